@@ -1,0 +1,1 @@
+"""Pipelines: they call the adapters and the core in the right order and decide nothing."""

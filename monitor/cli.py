@@ -1,0 +1,45 @@
+"""The command line: `monitor <command>`. Each command lives in `monitor.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from monitor import __version__
+from monitor.core.errors import ConfigError
+from monitor.logs import setup_logging
+
+COMMANDS = ("run", "demo", "check", "poll", "feeds", "explain", "outbox", "health")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="News-alert daemon for semiconductor stocks (Korean and English).",
+    )
+    parser.add_argument("--version", action="version", version=f"semis-monitor {__version__}")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log line format"
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"monitor.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_format, args.log_level)
+    try:
+        code: int = args.func(args)
+    except ConfigError as e:
+        print(f"monitor: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code

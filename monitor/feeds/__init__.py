@@ -1,0 +1,1 @@
+"""Feed adapter: fetching (hardened HTTP) and parsing RSS/Atom into Articles."""

@@ -1,0 +1,1 @@
+"""Notifier adapter: Discord, Slack, console and generic webhook, behind a registry."""

@@ -1,0 +1,1 @@
+"""Price adapter: Yahoo chart polling and the Finnhub websocket."""

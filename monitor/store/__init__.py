@@ -1,0 +1,1 @@
+"""Store adapter: SQLite (default) and PostgreSQL (several instances)."""

@@ -1,0 +1,1 @@
+"""Local servers and builders that play the outside world in tests."""
