@@ -1,0 +1,116 @@
+"""Text normalisation for feed items, and the title prefixes Korean outlets use.
+
+`normalize_text` turns whatever a feed put in a title or summary into plain
+text: tags (with script and style content) removed, HTML entities resolved (at
+most twice, for doubly escaped feeds), NFKC (full-width `Ｈ１００` -> `H100`),
+no-break and zero-width spaces handled, whitespace collapsed.
+
+`split_title_prefixes` separates bracketed prefixes such as `[속보]`, `[단독]`,
+`[종합2보]` or `(특징주)` from the headline. Matching and dedup use the rest;
+`[속보]` and `[단독]` survive as urgency flags.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+# A tag starts with a letter, `/`, `!` or `?`; "a < b" in prose is not a tag.
+_TAG = re.compile(r"<(?:[A-Za-z][^<>]*|/[A-Za-z][^<>]*|!--.*?--|![^<>]*|\?[^<>]*)>", re.S)
+_DROP_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.S | re.I)
+# Tags after which words would otherwise run together.
+_BREAKING_TAG = re.compile(
+    r"<(?:br|/?p|/?div|/?li|/?h[1-6]|/?tr|/?td|/?th|/?blockquote|/?ul|/?ol|hr)\b[^>]*>", re.I
+)
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_SPACE = re.compile(r"\s+")
+
+
+def _strip_tags(text: str) -> str:
+    if "<" not in text:
+        return text
+    text = _DROP_BLOCKS.sub(" ", text)
+    text = _BREAKING_TAG.sub(" ", text)
+    return _TAG.sub("", text)
+
+
+def normalize_text(raw: str | None) -> str:
+    """Plain, NFKC-normalised, single-spaced text from feed markup."""
+    if not raw:
+        return ""
+    text = _strip_tags(raw)
+    # Feeds escape their HTML once, some twice; a third level is literal text.
+    for _ in range(2):
+        if "&" not in text:
+            break
+        unescaped = html.unescape(text)
+        if unescaped == text:
+            break
+        text = _strip_tags(unescaped)
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    return _SPACE.sub(" ", text).strip()
+
+
+# Prefix words. Number-bearing forms such as 종합2보 / 2보 / 1보 are matched by pattern.
+URGENT_PREFIXES: dict[str, str] = {
+    "속보": "속보",
+    "긴급": "속보",
+    "단독": "단독",
+    "breaking": "breaking",
+    "breaking news": "breaking",
+    "exclusive": "exclusive",
+}
+_PREFIX_WORD = (
+    r"(?:속보|긴급|단독|종합\s*\d*\s*보?|상보|특징주|공시|\d+\s*보|"
+    r"breaking(?:\s+news)?|exclusive|update(?:\s*\d+)?)"
+)
+_OPENERS = "[(<【〔《「"
+_CLOSERS = "])>】〕》」"
+_BRACKETED = re.compile(
+    rf"\s*[{re.escape(_OPENERS)}]\s*({_PREFIX_WORD})\s*[{re.escape(_CLOSERS)}]\s*", re.I
+)
+# "BREAKING: ..." / "속보 = ..." without brackets.
+_BARE = re.compile(rf"\s*({_PREFIX_WORD})\s*[:=\-|]\s+", re.I)
+
+
+def split_title_prefixes(title: str) -> tuple[str, tuple[str, ...]]:
+    """(headline without leading prefixes, the prefix words in order, lower-cased).
+
+    >>> split_title_prefixes("[단독][속보] 엔비디아 17% 급락")
+    ('엔비디아 17% 급락', ('단독', '속보'))
+    """
+    words: list[str] = []
+    rest = title
+    while True:
+        m = _BRACKETED.match(rest) or _BARE.match(rest)
+        if m is None or m.end() >= len(rest):
+            break
+        words.append(_SPACE.sub("", m.group(1)).lower())
+        rest = rest[m.end() :]
+    return rest.strip(), tuple(words)
+
+
+def strip_title_prefixes(title: str) -> str:
+    """The headline with 속보 / 단독 / 종합 / 상보 / 특징주 / 공시 / N보 prefixes removed."""
+    return split_title_prefixes(title)[0]
+
+
+def urgency_flags(title: str) -> tuple[str, ...]:
+    """Urgency flags carried by the title's prefixes, e.g. ("속보",) or ("단독", "속보")."""
+    flags: list[str] = []
+    for word in split_title_prefixes(title)[1]:
+        flag = URGENT_PREFIXES.get(word) or URGENT_PREFIXES.get(word.replace("news", " news"))
+        if flag and flag not in flags:
+            flags.append(flag)
+    return tuple(flags)
+
+
+def strip_source_suffix(title: str, source: str) -> str:
+    """Drop an aggregator's " - 매체명" suffix when it names `source`."""
+    if source:
+        for sep in (" - ", " | ", " – ", " — "):
+            suffix = sep + source
+            if title.endswith(suffix) and len(title) > len(suffix):
+                return title[: -len(suffix)].rstrip()
+    return title
