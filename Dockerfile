@@ -9,11 +9,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
-COPY rules ./rules
 RUN pip install . \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \
  && mkdir -p /data /config \
  && chown monitor:monitor /data
+
+# A working default: the sample config with its state on the /data volume, and the bundled
+# rules beside it. Mount your own /config (config.toml + rules/) over it; `rules.dir` is
+# resolved relative to the config file.
+COPY rules /config/rules
+COPY config.toml /config/config.toml
+RUN sed -i 's#^url = "sqlite:///data/monitor.db"#url = "sqlite:////data/monitor.db"#' /config/config.toml
 
 # State (the SQLite file) lives on this volume; mount config and rules read-only.
 VOLUME ["/data"]

@@ -100,7 +100,7 @@ def next_after_success(
 def backoff_delay(failures: int, base: float, limits: ScheduleLimits, rng: RandomSource) -> float:
     """Full-jitter exponential backoff after `failures` consecutive failures (>= 1)."""
     exponent = min(max(failures - 1, 0), 30)
-    cap = min(limits.max_backoff, max(base, limits.min_interval) * (2**exponent))
+    cap = min(limits.max_backoff, max(base, limits.min_interval) * float(1 << exponent))
     return max(limits.min_interval, float(rng.random()) * cap)
 
 
