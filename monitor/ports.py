@@ -157,15 +157,20 @@ class Store(Protocol):
     async def claim_outbox(
         self, owner: str, now: datetime, limit: int, lease_s: float
     ) -> list[OutboxEntry]:
-        """Claim up to `limit` due rows (pending, or sending with an expired lease)."""
+        """Claim up to `limit` due rows (pending, or sending with an expired lease).
+
+        Claimed rows become `sending`, leased to `owner` until now + lease_s, with
+        `attempts` counted up by one; oldest first. Two claimers never get one row.
+        """
 
     async def mark_sent(self, entry_id: int, now: datetime, message_ref: str | None) -> None: ...
 
-    async def mark_retry(
-        self, entry_id: int, next_attempt_at: datetime, error: str
-    ) -> None: ...
+    async def mark_retry(self, entry_id: int, next_attempt_at: datetime, error: str) -> None: ...
 
     async def mark_rejected(self, entry_id: int, now: datetime, error: str) -> None: ...
+
+    async def mark_failed(self, entry_id: int, now: datetime, error: str) -> None:
+        """Give up on a row after too many attempts; `requeue` can bring it back."""
 
     async def requeue(self, entry_ids: Sequence[int], now: datetime) -> int:
         """Put failed or rejected rows back to pending. Returns how many moved."""
