@@ -155,6 +155,8 @@ class PriceContext:
     price_at_publish: float | None = None
     move_since_publish_pct: float | None = None
     delay_s: float = 0.0
+    price_at_alert: float | None = None  # follow-ups: the price the first alert showed
+    move_since_alert_pct: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +170,8 @@ class PriceContext:
             "price_at_publish": self.price_at_publish,
             "move_since_publish_pct": self.move_since_publish_pct,
             "delay_s": self.delay_s,
+            "price_at_alert": self.price_at_alert,
+            "move_since_alert_pct": self.move_since_alert_pct,
         }
 
     @classmethod
@@ -185,6 +189,8 @@ class PriceContext:
             price_at_publish=data.get("price_at_publish"),
             move_since_publish_pct=data.get("move_since_publish_pct"),
             delay_s=float(data.get("delay_s", 0.0)),
+            price_at_alert=data.get("price_at_alert"),
+            move_since_alert_pct=data.get("move_since_alert_pct"),
         )
 
 
