@@ -148,6 +148,10 @@ class Store(Protocol):
         and enqueue `alerts` (skipping a destination + dedupe_key already queued).
         Returns the ids of the outbox rows created."""
 
+    async def enqueue(self, alerts: Sequence[NewOutboxEntry]) -> list[int]:
+        """Enqueue alerts that belong to no feed poll (price moves, follow-ups), skipping a
+        destination + dedupe_key already queued. Returns the ids of the rows created."""
+
     async def recent_stories(self, since: datetime) -> list[StoryRecord]: ...
 
     async def prune(self, before: datetime) -> int:
