@@ -24,6 +24,7 @@ from monitor.core.errors import StoreError
 from monitor.core.redact import redact
 
 if TYPE_CHECKING:
+    from monitor.store.postgres import PostgresStore
     from monitor.store.sqlite import SqliteStore
 
 
@@ -63,7 +64,7 @@ def split_schema(url: str) -> tuple[str, str | None]:
 
 def open_store(
     url: str, *, instance_id: str | None = None, clock: Clock | None = None
-) -> SqliteStore:
+) -> SqliteStore | PostgresStore:
     """A store for `url`, not yet opened. StoreError for an unknown scheme."""
     owner = instance_id or default_instance_id()
     clk: Clock = clock if clock is not None else _UtcClock()
@@ -71,6 +72,11 @@ def open_store(
         from monitor.store.sqlite import SqliteStore
 
         return SqliteStore(sqlite_path(url), clock=clk, instance_id=owner)
+    if url.startswith(("postgresql://", "postgres://")):
+        from monitor.store.postgres import PostgresStore
+
+        dsn, schema = split_schema(url)
+        return PostgresStore(dsn, schema=schema, clock=clk, instance_id=owner)
     raise StoreError(f"unknown store URL scheme (want sqlite:/// or postgresql://): {redact(url)}")
 
 
