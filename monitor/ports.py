@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol
 
 from monitor.core.models import Alert, PriceTick
+from monitor.core.pricebook import SessionInfo
 
 # --------------------------------------------------------------------------- store records
 
@@ -204,6 +205,18 @@ class PriceSource(Protocol):
     name: str
 
     async def fetch(self, symbols: Sequence[str]) -> list[PriceTick]: ...
+
+    async def start(self) -> None:
+        """Open connections and background tasks (streaming sources). Idempotent."""
+
+    async def aclose(self) -> None:
+        """Cancel background tasks and close connections. Idempotent."""
+
+    def session_info(self) -> dict[str, SessionInfo]:
+        """Previous close and trading periods learnt so far, by symbol (maybe empty).
+
+        Feed them to `PriceBook.set_session_info` after each fetch.
+        """
 
 
 # --------------------------------------------------------------------------- notifiers
