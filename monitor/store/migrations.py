@@ -43,7 +43,7 @@ SQLITE: tuple[Migration, ...] = (
         "feeds, seen items, stories, outbox, destinations",
         (
             """CREATE TABLE feeds (
-                name TEXT PRIMARY KEY,
+                name TEXT NOT NULL PRIMARY KEY,
                 url TEXT NOT NULL DEFAULT '',
                 etag TEXT,
                 last_modified TEXT,
@@ -57,7 +57,7 @@ SQLITE: tuple[Migration, ...] = (
                 items_total INTEGER NOT NULL DEFAULT 0
             )""",
             """CREATE TABLE feed_leases (
-                name TEXT PRIMARY KEY,
+                name TEXT NOT NULL PRIMARY KEY,
                 owner TEXT,
                 lease_until INTEGER
             )""",
@@ -72,7 +72,7 @@ SQLITE: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX seen_items_first_seen ON seen_items (first_seen)",
             """CREATE TABLE stories (
-                key TEXT PRIMARY KEY,
+                key TEXT NOT NULL PRIMARY KEY,
                 title_norm TEXT NOT NULL,
                 first_seen INTEGER NOT NULL,
                 sources TEXT NOT NULL DEFAULT '[]',
@@ -98,7 +98,7 @@ SQLITE: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX outbox_status ON outbox (status, next_attempt_at)",
             """CREATE TABLE destinations (
-                name TEXT PRIMARY KEY,
+                name TEXT NOT NULL PRIMARY KEY,
                 broken INTEGER NOT NULL DEFAULT 0,
                 reason TEXT,
                 last_success INTEGER,
@@ -115,7 +115,7 @@ POSTGRES: tuple[Migration, ...] = (
         "feeds, seen items, stories, outbox, destinations",
         (
             """CREATE TABLE feeds (
-                name TEXT PRIMARY KEY,
+                name TEXT NOT NULL PRIMARY KEY,
                 url TEXT NOT NULL DEFAULT '',
                 etag TEXT,
                 last_modified TEXT,
@@ -129,7 +129,7 @@ POSTGRES: tuple[Migration, ...] = (
                 items_total BIGINT NOT NULL DEFAULT 0
             )""",
             """CREATE TABLE feed_leases (
-                name TEXT PRIMARY KEY,
+                name TEXT NOT NULL PRIMARY KEY,
                 owner TEXT,
                 lease_until TIMESTAMPTZ
             )""",
@@ -144,7 +144,7 @@ POSTGRES: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX seen_items_first_seen ON seen_items (first_seen)",
             """CREATE TABLE stories (
-                key TEXT PRIMARY KEY,
+                key TEXT NOT NULL PRIMARY KEY,
                 title_norm TEXT NOT NULL,
                 first_seen TIMESTAMPTZ NOT NULL,
                 sources JSONB NOT NULL DEFAULT '[]',
@@ -170,7 +170,7 @@ POSTGRES: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX outbox_status ON outbox (status, next_attempt_at)",
             """CREATE TABLE destinations (
-                name TEXT PRIMARY KEY,
+                name TEXT NOT NULL PRIMARY KEY,
                 broken BOOLEAN NOT NULL DEFAULT FALSE,
                 reason TEXT,
                 last_success TIMESTAMPTZ,
