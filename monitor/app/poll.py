@@ -1,0 +1,295 @@
+"""The poll pipeline: fetch, parse, find what is new, hand it on, commit.
+
+For each feed: a conditional GET with the stored validators; a 304 only moves
+the schedule; a 200 is parsed off the event loop within `fetch.parse_timeout`;
+items are compared with the seen items; new ones go to `on_new`, whose stories
+and outbox entries are committed in the same transaction as the seen marks
+(so an alert is queued exactly when its item is marked seen). The first fetch
+of a new feed is recorded without reporting its items, unless the feed says
+`backfill = true`. A failure in one feed is recorded in that feed's health
+(with a backoff) and never touches the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+from monitor.config import Config, FeedConfig
+from monitor.core.clock import Clock
+from monitor.core.errors import FeedParseError, FetchError, MonitorError
+from monitor.core.models import Article
+from monitor.core.redact import redact
+from monitor.core.schedule import (
+    RandomSource,
+    ScheduleLimits,
+    next_after_failure,
+    next_after_success,
+    parse_max_age,
+    parse_retry_after,
+    poll_interval,
+    rhythm_gap,
+)
+from monitor.feeds.http import Fetcher, FetchResult, HttpStatusError
+from monitor.feeds.isolate import parse_bounded
+from monitor.feeds.parse import FeedContext, ParsedFeed
+from monitor.logs import get_logger
+from monitor.ports import FeedState, NewOutboxEntry, SeenItem, Store, StoryRecord
+
+log = get_logger(__name__)
+
+FeedStatus = Literal["ok", "not_modified", "error"]
+OnNew = Callable[
+    [FeedConfig, list[Article]], Awaitable[tuple[list[StoryRecord], list[NewOutboxEntry]]]
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What one poll of one feed did."""
+
+    feed: str
+    status: FeedStatus
+    new: tuple[Article, ...] = ()
+    error: str | None = None  # redacted
+    duration: float = 0.0
+    updated: int = 0  # known items whose content changed
+    recorded: int = 0  # items marked seen (new and updated, reported or not)
+    first_fetch: bool = False  # the feed's first success: items recorded, not reported
+    next_poll_at: datetime | None = None
+    parser: str = ""
+
+
+class Poller:
+    """Polls the configured feeds into the store. One per process; safe across tasks."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        session: aiohttp.ClientSession,
+        clock: Clock,
+        on_new: OnNew | None = None,
+        rng: random.Random | None = None,
+        owner: str = "local",
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._clock = clock
+        self._on_new = on_new
+        self._rng: RandomSource = rng or random.Random()
+        self._owner = owner
+        self._fetcher = Fetcher(session, config.fetch)
+        f = config.fetch
+        self._limits = ScheduleLimits(
+            min_interval=f.min_interval,
+            max_interval=f.max_interval,
+            max_backoff=f.max_backoff,
+            max_retry_after=f.max_retry_after,
+        )
+        self._feeds = {feed.name: feed for feed in config.feeds if feed.enabled}
+
+    @property
+    def feeds(self) -> list[FeedConfig]:
+        return list(self._feeds.values())
+
+    async def poll_due(self) -> list[FeedOutcome]:
+        """Poll every due feed this instance can lease; release each lease afterwards."""
+        names = await self._store.claim_feeds(
+            self._owner, list(self._feeds), self._clock.now(), self._config.store.lease
+        )
+
+        async def one(name: str) -> FeedOutcome:
+            try:
+                return await self.poll_feed(self._feeds[name])
+            finally:
+                try:
+                    await self._store.release_feed(self._owner, name)
+                except MonitorError as e:
+                    log.warning("feed_release_failed", feed=name, error=redact(str(e)))
+
+        return list(await asyncio.gather(*(one(n) for n in names)))
+
+    async def poll_all(self, feeds: Sequence[FeedConfig] | None = None) -> list[FeedOutcome]:
+        """Poll every enabled feed (or `feeds`) once, due or not."""
+        chosen = self.feeds if feeds is None else list(feeds)
+        return list(await asyncio.gather(*(self.poll_feed(f) for f in chosen)))
+
+    async def poll_feed(self, feed: FeedConfig) -> FeedOutcome:
+        """Poll one feed. Never raises: every failure becomes an error outcome."""
+        started = self._clock.monotonic()
+        try:
+            return await self._poll(feed, started)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # one feed's bug or a store failure must not stop the others
+            error = redact(f"{type(e).__name__}: {e}")
+            log.error("feed_poll_crashed", feed=feed.name, error=error)
+            return FeedOutcome(
+                feed.name, "error", error=error, duration=self._clock.monotonic() - started
+            )
+
+    # ------------------------------------------------------------------ steps
+
+    async def _poll(self, feed: FeedConfig, started: float) -> FeedOutcome:
+        state = await self._store.load_feed_state(feed.name)
+        if state is None:
+            state = FeedState(name=feed.name, url=feed.url)
+        elif state.url != feed.url:
+            # A new URL is a new resource: its validators mean nothing.
+            state.url, state.etag, state.last_modified = feed.url, None, None
+        now = self._clock.now()
+        state.last_attempt = now
+        try:
+            result = await self._fetcher.fetch(feed.url, state.etag, state.last_modified)
+        except FetchError as e:
+            return await self._failed(feed, state, e, started)
+        if result.not_modified:
+            return await self._not_modified(feed, state, result, started)
+        try:
+            parsed = await parse_bounded(
+                result.body, result.headers, self._context(feed, result),
+                timeout=self._config.fetch.parse_timeout,
+            )  # fmt: skip
+        except FeedParseError as e:
+            return await self._failed(feed, state, e, started)
+        return await self._record(feed, state, result, parsed, started)
+
+    def _context(self, feed: FeedConfig, result: FetchResult) -> FeedContext:
+        return FeedContext(
+            name=feed.name,
+            url=result.url,
+            lang=feed.lang,
+            tz=ZoneInfo(feed.timezone),
+            source=feed.source,
+        )
+
+    def _interval(self, feed: FeedConfig, state: FeedState) -> float:
+        base = state.interval_s if state.interval_s else feed.interval
+        return poll_interval(base, None, self._limits, adaptive=False)
+
+    async def _not_modified(
+        self, feed: FeedConfig, state: FeedState, result: FetchResult, started: float
+    ) -> FeedOutcome:
+        now = self._clock.now()
+        interval = self._interval(feed, state)
+        state.etag = result.headers.get("etag", state.etag)
+        state.last_modified = result.headers.get("last-modified", state.last_modified)
+        state.last_success, state.last_error, state.consecutive_failures = now, None, 0
+        state.next_poll_at = next_after_success(
+            now, interval, parse_max_age(result.headers.get("cache-control")), self._limits
+        )
+        await self._store.save_feed_state(state)
+        log.debug("feed_not_modified", feed=feed.name)
+        return FeedOutcome(
+            feed.name,
+            "not_modified",
+            duration=self._clock.monotonic() - started,
+            next_poll_at=state.next_poll_at,
+        )
+
+    async def _record(
+        self,
+        feed: FeedConfig,
+        state: FeedState,
+        result: FetchResult,
+        parsed: ParsedFeed,
+        started: float,
+    ) -> FeedOutcome:
+        now = self._clock.now()
+        articles = parsed.articles
+        known = (
+            await self._store.known_items(feed.name, [a.item_id for a in articles])
+            if articles
+            else {}
+        )
+        new = [a for a in articles if a.item_id not in known]
+        updated = [a for a in articles if a.item_id in known and known[a.item_id] != a.content_hash]
+        first = not state.initialized
+        report = [] if (first and not feed.backfill) else new
+        report = [dataclasses.replace(a, seen_at=now) for a in report]
+        stories: list[StoryRecord] = []
+        alerts: list[NewOutboxEntry] = []
+        if report and self._on_new is not None:
+            try:
+                stories, alerts = await self._on_new(feed, report)
+            except MonitorError as e:
+                # Nothing is marked seen, so these items come back on the next poll.
+                return await self._failed(feed, state, e, started)
+        items = [
+            SeenItem(feed.name, a.item_id, a.content_hash, now, a.published) for a in new + updated
+        ]
+        gap = rhythm_gap([a.published for a in articles], now)
+        interval = poll_interval(feed.interval, gap, self._limits, adaptive=feed.adaptive)
+        state.initialized = True
+        state.etag = result.headers.get("etag")
+        state.last_modified = result.headers.get("last-modified")
+        state.last_success, state.last_error, state.consecutive_failures = now, None, 0
+        state.interval_s = interval
+        state.next_poll_at = next_after_success(
+            now, interval, parse_max_age(result.headers.get("cache-control")), self._limits
+        )
+        state.items_total += len(new)
+        await self._store.commit_poll(state, items, stories, alerts)
+        log.info(
+            "feed_polled",
+            feed=feed.name,
+            items=len(articles),
+            new=len(new),
+            reported=len(report),
+            updated=len(updated),
+            parser=parsed.parser,
+        )
+        return FeedOutcome(
+            feed.name,
+            "ok",
+            new=tuple(report),
+            duration=self._clock.monotonic() - started,
+            updated=len(updated),
+            recorded=len(items),
+            first_fetch=first and not feed.backfill,
+            next_poll_at=state.next_poll_at,
+            parser=parsed.parser,
+        )
+
+    async def _failed(
+        self, feed: FeedConfig, state: FeedState, error: MonitorError, started: float
+    ) -> FeedOutcome:
+        now = self._clock.now()
+        text = redact(str(error)) or type(error).__name__
+        retry_after = None
+        if isinstance(error, HttpStatusError):
+            retry_after = parse_retry_after(error.retry_after, now)
+        state.consecutive_failures += 1
+        state.last_error = text
+        state.next_poll_at = next_after_failure(
+            now,
+            state.consecutive_failures,
+            self._interval(feed, state),
+            retry_after,
+            self._limits,
+            self._rng,
+        )
+        await self._store.save_feed_state(state)
+        log.warning(
+            "feed_failed",
+            feed=feed.name,
+            error=text,
+            failures=state.consecutive_failures,
+            next_poll_at=state.next_poll_at.isoformat(),
+        )
+        return FeedOutcome(
+            feed.name,
+            "error",
+            error=text,
+            duration=self._clock.monotonic() - started,
+            next_poll_at=state.next_poll_at,
+        )

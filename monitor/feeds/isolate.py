@@ -1,0 +1,73 @@
+"""Parsing with a bound on time (and, for big bodies, memory).
+
+Ordinary bodies (under `ISOLATE_BYTES`) are parsed in a worker thread and
+abandoned after `timeout`: with DTDs stripped and entity declarations refused,
+feedparser's worst case on such a body is a few seconds of CPU. Bigger bodies
+are parsed in a child process (`python -m monitor.feeds.worker`) that limits
+its own address space and is killed when the time is up, because a thread
+cannot be stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import sys
+from collections.abc import Mapping
+
+from monitor.core.errors import FeedParseError
+from monitor.feeds.parse import FeedContext, ParsedFeed, parse_feed
+
+ISOLATE_BYTES = 2 * 1024 * 1024
+
+
+async def parse_bounded(
+    body: bytes,
+    headers: Mapping[str, str],
+    ctx: FeedContext,
+    *,
+    timeout: float,
+    isolate_bytes: int = ISOLATE_BYTES,
+) -> ParsedFeed:
+    """Parse off the event loop; FeedParseError on bad input or when `timeout` passes."""
+    if len(body) > isolate_bytes:
+        return await _in_process(body, dict(headers), ctx, timeout)
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(parse_feed, body, dict(headers), ctx), timeout
+        )
+    except TimeoutError as e:
+        raise FeedParseError(f"parsing took longer than {timeout:g}s") from e
+    except FeedParseError:
+        raise
+    except (ValueError, TypeError, LookupError, RecursionError, MemoryError) as e:
+        raise FeedParseError(f"unparseable feed: {type(e).__name__}: {e}") from e
+
+
+async def _in_process(
+    body: bytes, headers: dict[str, str], ctx: FeedContext, timeout: float
+) -> ParsedFeed:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor.feeds.worker",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    payload = pickle.dumps((body, headers, ctx), protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(payload), timeout)
+    except TimeoutError as e:
+        raise FeedParseError(f"parsing took longer than {timeout:g}s") from e
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    if proc.returncode != 0 or not out:
+        raise FeedParseError(f"parser process failed (exit {proc.returncode})")
+    # The child is our own code; its pickle is as trusted as this process.
+    kind, value = pickle.loads(out)
+    if kind == "ok" and isinstance(value, ParsedFeed):
+        return value
+    raise FeedParseError(str(value))
