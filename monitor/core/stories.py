@@ -1,0 +1,158 @@
+"""Story clustering: which articles are rewrites of one story.
+
+Two titles tell the same story when, after stripping wire prefixes
+([속보], [종합2보] ...) and Google News " - 매체명" suffixes and normalising,
+the character bigrams of the shorter are at least 80 % contained in the longer,
+they were seen within the story window, and they do not carry different
+figures ("17% 급락" and "5% 급락" are two events). Pure: time is an argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.core.models import SourceRef
+
+CONTAINMENT_THRESHOLD = 0.8
+
+# Bracketed wire tags at the start: [속보], (종합), 【단독】, <1보>, [종합2보], [특징주] ...
+_TAG_WORDS = (
+    r"(?:속보|단독|종합\d*보?|상보|특징주|공시|\d+보|긴급|업데이트|update|breaking|exclusive)"
+)
+_LEADING_TAG = re.compile(
+    rf"^\s*(?:[\[\(【<〈《]\s*{_TAG_WORDS}\s*[\]\)】>〉》]|{_TAG_WORDS}\s*[:：])\s*", re.IGNORECASE
+)
+# A Google News copy ends in " - Outlet"; outlets are short and carry no sentence punctuation.
+_OUTLET_SUFFIX = re.compile(r"\s+[-–—|]\s+([^-–—|]{1,30})$")
+_FIGURE = re.compile(r"(?<![A-Za-z0-9.])(\d+(?:[.,]\d+)*)(\s*(?:%|퍼센트|％))?")
+_NOT_WORD = re.compile(r"[^0-9a-z\uac00-\ud7a3\u3131-\u318e\u4e00-\u9fff]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """A story alerted on: its key, normalised title, figures and every source seen."""
+
+    key: str
+    title_norm: str
+    first_seen: datetime
+    figures: tuple[str, ...] = ()
+    sources: tuple[SourceRef, ...] = ()
+
+    def with_source(self, ref: SourceRef) -> Story:
+        """This story with `ref` added, unless that outlet link is already listed."""
+        if any(_same_ref(ref, s) for s in self.sources):
+            return self
+        return Story(self.key, self.title_norm, self.first_seen, self.figures, (*self.sources, ref))
+
+
+def _same_ref(a: SourceRef, b: SourceRef) -> bool:
+    if a.link and b.link:
+        return a.link == b.link
+    return (a.feed, a.title) == (b.feed, b.title)
+
+
+def strip_title(title: str) -> str:
+    """The title without wire prefixes and a trailing ' - 매체명' outlet suffix."""
+    text = unicodedata.normalize("NFKC", title).strip()
+    while True:
+        stripped = _LEADING_TAG.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    m = _OUTLET_SUFFIX.search(text)
+    if m and len(text) - len(m.group(0)) >= 8 and not any(c in m.group(1) for c in ".,!?%…"):
+        text = text[: m.start()]
+    return text.strip()
+
+
+def normalise_title(title: str) -> str:
+    """Lower-case letters, digits and Hangul of the stripped title, nothing else."""
+    return _NOT_WORD.sub("", strip_title(title).lower())
+
+
+def extract_figures(title: str) -> tuple[str, ...]:
+    """The numbers a stripped title states, sorted: '16.97%', '5.6', '3' ...
+
+    Digits glued to letters on the left (H100, Q3) are names, not figures.
+    """
+    found = set()
+    for m in _FIGURE.finditer(strip_title(title)):
+        number = m.group(1).replace(",", "")
+        found.add(number + ("%" if m.group(2) else ""))
+    return tuple(sorted(found))
+
+
+def bigrams(text: str) -> frozenset[str]:
+    if len(text) < 2:
+        return frozenset({text}) if text else frozenset()
+    return frozenset(text[i : i + 2] for i in range(len(text) - 1))
+
+
+def containment(a: str, b: str) -> float:
+    """Share of the smaller bigram set found in the other; 0.0 for empty text."""
+    ga, gb = bigrams(a), bigrams(b)
+    if not ga or not gb:
+        return 0.0
+    return len(ga & gb) / min(len(ga), len(gb))
+
+
+def figures_conflict(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Both titles state figures and they are not the same ones: different events."""
+    return bool(a) and bool(b) and set(a) != set(b)
+
+
+def same_story(
+    title_norm: str,
+    figures: Sequence[str],
+    story: Story,
+    threshold: float = CONTAINMENT_THRESHOLD,
+) -> bool:
+    if figures_conflict(figures, story.figures):
+        return False
+    return containment(title_norm, story.title_norm) >= threshold
+
+
+def story_key(title_norm: str, figures: Sequence[str]) -> str:
+    """A stable key for a new story, from its first normalised title and figures."""
+    digest = hashlib.sha256(("|".join([title_norm, *figures])).encode("utf-8")).hexdigest()
+    return f"story:{digest[:20]}"
+
+
+def find_story(
+    title: str,
+    stories: Iterable[Story],
+    now: datetime,
+    window_s: float,
+    threshold: float = CONTAINMENT_THRESHOLD,
+) -> Story | None:
+    """The best-matching story first seen within `window_s` before `now`, if any."""
+    norm = normalise_title(title)
+    if not norm:
+        return None
+    figures = extract_figures(title)
+    since = now - timedelta(seconds=window_s)
+    best: tuple[float, Story] | None = None
+    for story in stories:
+        if story.first_seen < since or not same_story(norm, figures, story, threshold):
+            continue
+        score = containment(norm, story.title_norm)
+        if best is None or score > best[0]:
+            best = (score, story)
+    return best[1] if best else None
+
+
+def new_story(title: str, now: datetime, source: SourceRef) -> Story:
+    norm = normalise_title(title)
+    figures = extract_figures(title)
+    return Story(
+        key=story_key(norm, figures),
+        title_norm=norm,
+        first_seen=now,
+        figures=figures,
+        sources=(source,),
+    )
