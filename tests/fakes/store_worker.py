@@ -1,0 +1,88 @@
+"""A separate OS process that works on a store, for the multi-process tests.
+
+    python -m tests.fakes.store_worker claim-outbox URL OWNER START
+    python -m tests.fakes.store_worker claim-feeds  URL OWNER START SECONDS N_FEEDS
+    python -m tests.fakes.store_worker write        URL FIRST
+
+The claimers wait until wall-clock time START so that every process begins
+together, then print one JSON line with what they held. `write` commits polls
+without pause, printing `committed K` after each commit returns, until killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from itertools import count
+
+from monitor.store import open_store
+from tests.fakes.stores import T0, entry, feed, seen, story
+
+ITEMS_PER_POLL = 40
+ALERTS_PER_POLL = 2
+
+
+def poll_name(k: int) -> str:
+    return f"feed-{k:05d}"
+
+
+async def wait_until(start: float) -> None:
+    await asyncio.sleep(max(0.0, start - time.time()))
+
+
+async def claim_outbox(url: str, owner: str, start: float) -> None:
+    claimed: list[int] = []
+    async with open_store(url, instance_id=owner) as s:
+        await wait_until(start)
+        while batch := await s.claim_outbox(owner, T0, 3, 300):
+            for e in batch:
+                claimed.append(e.id)
+                await s.mark_sent(e.id, T0, owner)
+    print(json.dumps({"owner": owner, "claimed": claimed}), flush=True)
+
+
+async def claim_feeds(url: str, owner: str, start: float, seconds: float, n: int) -> None:
+    names = [f"feed-{i}" for i in range(n)]
+    held: list[tuple[str, float, float]] = []
+    async with open_store(url, instance_id=owner) as s:
+        await wait_until(start)
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            for name in await s.claim_feeds(owner, names, T0, 300):
+                got = time.time()
+                await s.commit_poll(feed(name), [seen(name, f"{owner}-{got}")], [], [])
+                held.append((name, got, time.time()))
+                await s.release_feed(owner, name)
+            await asyncio.sleep(0.001)
+    print(json.dumps({"owner": owner, "held": held}), flush=True)
+
+
+async def write(url: str, first: int) -> None:
+    async with open_store(url, instance_id="writer") as s:
+        for k in count(first):
+            name = poll_name(k)
+            await s.commit_poll(
+                feed(name, items_total=k, initialized=True),
+                [seen(name, f"item-{i}", f"hash-{k}-{i}") for i in range(ITEMS_PER_POLL)],
+                [story(f"story-{k}")],
+                [entry(f"dest-{d}", f"story-{k}") for d in range(ALERTS_PER_POLL)],
+            )
+            print(f"committed {k}", flush=True)
+
+
+def main(argv: list[str]) -> None:
+    mode, url, *rest = argv
+    if mode == "claim-outbox":
+        asyncio.run(claim_outbox(url, rest[0], float(rest[1])))
+    elif mode == "claim-feeds":
+        asyncio.run(claim_feeds(url, rest[0], float(rest[1]), float(rest[2]), int(rest[3])))
+    elif mode == "write":
+        asyncio.run(write(url, int(rest[0])))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
