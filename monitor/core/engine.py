@@ -1,0 +1,255 @@
+"""The engine: entities -> rules -> stance, over one article at a time.
+
+`compile_ruleset` turns validated entity and rule specs into a `RuleSet`: one
+matcher automaton, the compiled rules with an index from entity or term to the
+rules that need it, and the stance lexicon. A RuleSet is immutable; hot reload
+builds a new one and swaps the reference. `analyze(ruleset, article)` returns an
+`Analysis`; `explain_rules` gives every rule's verdict, matched or not.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from monitor.core.errors import RuleError
+from monitor.core.matcher import (
+    AliasSpec,
+    EntityHit,
+    Matcher,
+    build_matcher,
+    normalize_text,
+    sentence_spans,
+)
+from monitor.core.models import Analysis, Article, Hit, RuleMatch, Stance
+from monitor.core.rules import (
+    CompiledRule,
+    EntitySpec,
+    Facts,
+    RuleFileErrors,
+    Sources,
+    Verdict,
+    compile_rule,
+    evaluate,
+)
+from monitor.core.stance import Lexicon, StanceThresholds, assess
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Everything needed to analyse articles; built once, shared, never mutated."""
+
+    matcher: Matcher
+    entities: Mapping[str, EntitySpec]
+    rules: tuple[CompiledRule, ...]
+    index: Mapping[str, tuple[int, ...]]  # "e:<entity>" / "t:<term>" -> rule positions
+    always: tuple[int, ...]  # rules with no indexable anchor
+    stance_targets: tuple[str, ...]
+    lexicon: Lexicon
+    thresholds: StanceThresholds = field(default_factory=StanceThresholds)
+    files: tuple[str, ...] = ()
+
+    @property
+    def alias_count(self) -> int:
+        return self.matcher.alias_count
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.entities)} entities, {self.alias_count} aliases, "
+            f"{len(self.rules)} rules, {len(self.stance_targets)} stance targets"
+        )
+
+
+def _entity_aliases(e: EntitySpec) -> list[AliasSpec]:
+    ctx = e.context
+    near = tuple(ctx.near) if ctx else ()
+    avoid = tuple(ctx.avoid) if ctx else ()
+    window = ctx.window if ctx else 80
+    out = [AliasSpec(e.id, a, "alias", e.cased, near, avoid, window) for a in e.aliases.all()]
+    out += [AliasSpec(e.id, t, "ticker", True, near, avoid, window) for t in e.tickers]
+    for f in e.forms:
+        out += [
+            AliasSpec(e.id, a, "alias", f.cased, tuple(f.near), tuple(f.avoid), f.window)
+            for a in f.aliases.all()
+        ]
+    return out
+
+
+def compile_ruleset(
+    sources: Sources,
+    *,
+    texts: Mapping[str, str] | None = None,
+    lexicon: Lexicon,
+    stance_targets: Sequence[str] | None = None,
+    thresholds: StanceThresholds | None = None,
+    notifiers: Iterable[str] | None = None,
+) -> RuleSet:
+    """Resolve references and build the matcher; RuleFileErrors lists every problem.
+
+    `stance_targets` None means the entities marked `stance_target`; `notifiers`
+    None skips the check that rule destinations name configured notifiers.
+    """
+    errors: list[RuleError] = []
+    entities = {spec.id: spec for spec, _ in sources.entities}
+    ids = set(entities)
+    if stance_targets is None:
+        targets = tuple(e.id for e in entities.values() if e.stance_target)
+    else:
+        targets = tuple(stance_targets)
+        for t in targets:
+            if t not in ids:
+                errors.append(
+                    RuleError(f"stance target {t!r} is not a known entity", field="stance_targets")
+                )
+    names = set(notifiers) if notifiers is not None else None
+    compiled: list[CompiledRule] = []
+    for spec, where in sources.rules:
+        text = texts.get(where.path) if texts else None
+        rule, errs = compile_rule(spec, where, text, ids, set(targets), names)
+        errors += errs
+        if rule is not None and spec.enabled:
+            compiled.append(rule)
+    if errors:
+        raise RuleFileErrors(errors)
+    return build_ruleset(
+        list(entities.values()),
+        compiled,
+        lexicon=lexicon,
+        stance_targets=targets,
+        thresholds=thresholds or StanceThresholds(),
+        files=tuple(dict.fromkeys(w.path for _, w in (*sources.entities, *sources.rules))),
+    )
+
+
+def build_ruleset(
+    entities: Sequence[EntitySpec],
+    rules: Sequence[CompiledRule],
+    *,
+    lexicon: Lexicon,
+    stance_targets: Sequence[str],
+    thresholds: StanceThresholds | None = None,
+    files: tuple[str, ...] = (),
+) -> RuleSet:
+    """Assemble a RuleSet from already validated parts (also used by benchmarks)."""
+    aliases = [a for e in entities for a in _entity_aliases(e)]
+    excludes = {e.id: list(e.exclude) for e in entities if e.exclude}
+    terms: set[str] = set()
+    for r in rules:
+        terms |= r.terms()
+    matcher = build_matcher(aliases, excludes, sorted(terms))
+    index: dict[str, list[int]] = {}
+    always: list[int] = []
+    for pos, r in enumerate(rules):
+        anchors = r.anchors()
+        if anchors is None:
+            always.append(pos)
+        else:
+            for key in dict.fromkeys(anchors):
+                index.setdefault(key, []).append(pos)
+    return RuleSet(
+        matcher=matcher,
+        entities={e.id: e for e in entities},
+        rules=tuple(rules),
+        index={k: tuple(v) for k, v in index.items()},
+        always=tuple(always),
+        stance_targets=tuple(stance_targets),
+        lexicon=lexicon,
+        thresholds=thresholds or StanceThresholds(),
+        files=files,
+    )
+
+
+def normalized(article: Article) -> Article:
+    """The article with NFKC, single-spaced title, summary and body (spans refer to these)."""
+    title = normalize_text(article.title)
+    summary = normalize_text(article.summary)
+    body = normalize_text(article.body)
+    if title == article.title and summary == article.summary and body == article.body:
+        return article
+    return replace(article, title=title, summary=summary, body=body)
+
+
+def _with_sentences(hits: Sequence[EntityHit], title: str, text: str) -> tuple[Hit, ...]:
+    spans: dict[str, list[tuple[int, int]]] = {}
+    out: list[Hit] = []
+    for h in hits:
+        src = title if h.field == "title" else text
+        if h.field not in spans:
+            spans[h.field] = sentence_spans(src)
+        ss = spans[h.field]
+        i = bisect.bisect_right(ss, (h.start, len(src) + 1)) - 1
+        sentence = src[ss[i][0] : ss[i][1]] if 0 <= i < len(ss) else src
+        out.append(Hit(h.entity, h.alias, h.field, h.start, h.end, sentence))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    article: Article
+    hits: tuple[Hit, ...]
+    facts: Facts
+    entities: tuple[str, ...]
+
+
+def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
+    article = normalized(article)
+    title, text = article.title, article.text
+    result = rs.matcher.scan(title, text)
+    by_entity: dict[str, list[EntityHit]] = {}
+    for h in result.hits:
+        by_entity.setdefault(h.entity, []).append(h)
+    entities = tuple(sorted(by_entity))
+    hits = _with_sentences(result.hits, title, text)
+    stance: dict[str, Stance] = {}
+    if with_stance:
+        for target in rs.stance_targets:
+            if target in by_entity:
+                stance[target] = assess(article, target, hits, rs.lexicon, rs.thresholds)
+    facts = Facts(article, title, text, by_entity, result.terms, stance)
+    return _Scan(article, hits, facts, entities)
+
+
+def _candidates(rs: RuleSet, facts: Facts) -> list[int]:
+    found: set[int] = set(rs.always)
+    for e in facts.hits_by_entity:
+        found.update(rs.index.get("e:" + e, ()))
+    for t in facts.terms:
+        found.update(rs.index.get("t:" + t, ()))
+    return sorted(found)
+
+
+def analyze(rs: RuleSet, article: Article) -> Analysis:
+    """Find entities, judge stance for each stance target mentioned, and fire rules."""
+    s = _scan(rs, article)
+    matches: list[RuleMatch] = []
+    for pos in _candidates(rs, s.facts):
+        v = evaluate(rs.rules[pos], s.facts)
+        if v.matched:
+            matches.append(v.to_match())
+    return Analysis(
+        article=s.article,
+        entities=s.entities,
+        hits=s.hits,
+        rules=tuple(matches),
+        stance=dict(s.facts.stance),
+    )
+
+
+def match_only(rs: RuleSet, article: Article) -> tuple[str, ...]:
+    """Entities of an article without stance or rules (benchmarks, quick filters)."""
+    a = normalized(article)
+    return rs.matcher.scan(a.title, a.text).entities()
+
+
+def explain_rules(rs: RuleSet, analysis: Analysis) -> list[Verdict]:
+    """Every rule's verdict on an analysed article, in rule-file order."""
+    by_entity: dict[str, list[EntityHit]] = {}
+    for h in analysis.hits:
+        by_entity.setdefault(h.entity, []).append(
+            EntityHit(h.entity, h.alias, h.field, h.start, h.end)
+        )
+    a = analysis.article
+    terms = rs.matcher.scan(a.title, a.text).terms
+    facts = Facts(a, a.title, a.text, by_entity, terms, analysis.stance)
+    return [evaluate(r, facts) for r in rs.rules]
