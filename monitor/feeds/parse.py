@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -221,9 +222,8 @@ def _plain(el: ET.Element | None) -> str:
 
 
 def _check_link(link: str) -> str:
-    link = link.strip()
-    if link and not link.startswith(("http://", "https://")):
-        raise _Unsure("relative or unusual link")
+    if ":" in link.split("/", 1)[0] and not link.strip().startswith(("http://", "https://")):
+        raise _Unsure("link with an unusual scheme")
     return link
 
 
@@ -317,7 +317,9 @@ def _fp_time(value: Any) -> datetime | None:
 
 
 def _slow(data: bytes, ctx: FeedContext) -> tuple[str, list[RawItem]]:
-    headers = {"content-type": "application/xml; charset=utf-8", "content-location": ctx.url}
+    # No content-location: feedparser would "resolve" relative guids into URLs.
+    # Relative links are resolved once, for both paths, in build_articles.
+    headers = {"content-type": "application/xml; charset=utf-8"}
     try:
         d = feedparser.parse(
             io.BytesIO(data),
@@ -357,8 +359,10 @@ def _slow(data: bytes, ctx: FeedContext) -> tuple[str, list[RawItem]]:
 # --------------------------------------------------------------------------- articles
 
 
-def _safe_link(link: str) -> str:
+def _safe_link(link: str, base: str) -> str:
     link = link.strip()
+    if link and not link.startswith(("http://", "https://")):
+        link = urljoin(base, link)
     return link if link.startswith(("http://", "https://")) else ""
 
 
@@ -382,7 +386,7 @@ def build_articles(feed_title: str, raw: list[RawItem], ctx: FeedContext) -> tup
             title = summary[:120]
         if not title:
             continue
-        link = _safe_link(r.link)
+        link = _safe_link(r.link, ctx.url)
         item_id = item_identity(r.guid, link, title, summary)
         if item_id in seen:
             continue
