@@ -133,6 +133,11 @@ class PricesConfig(_Model):
     )
     followups: list[Duration] = Field(default_factory=lambda: [900.0, 3600.0])
     explain_window: Duration = 900.0  # a move within this of matching stories merges
+    move_session_windows: dict[Literal["pre", "regular", "post"], list[MoveThreshold]] = Field(
+        default_factory=dict  # per-session replacements for move_windows
+    )
+    move_hysteresis: float = Field(default=0.5, gt=0, lt=1)  # re-arm below (1 - this) x threshold
+    finnhub_watchdog: Duration = 60.0  # a socket silent this long is dropped and reconnected
 
 
 class NotifierConfig(_Model):
