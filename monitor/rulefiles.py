@@ -128,3 +128,8 @@ def load_ruleset(
         raise RuleFileErrors(errors)
     log.debug("rules_loaded", dir=str(root), summary=ruleset.summary())
     return ruleset
+
+
+def load_rules(directory: str | Path, config: RulesConfig | None = None) -> RuleSet:
+    """Same as `load_ruleset` (the name the daemon uses)."""
+    return load_ruleset(directory, config)
