@@ -4,43 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from monitor.store import open_store
-from tests.fakes.store_worker import ALERTS_PER_POLL, ITEMS_PER_POLL, poll_name
+from tests.fakes.store_worker import (
+    ALERTS_PER_POLL,
+    ITEMS_PER_POLL,
+    STARTUP_S,
+    poll_name,
+    results,
+    spawn,
+)
 from tests.fakes.stores import T0, entry, feed, store_url
 
 __all__ = ["store_url"]
-
-REPO = Path(__file__).resolve().parents[1]
-STARTUP_S = 1.5  # time for the children to import and connect before they start together
-
-
-def spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.store_worker", *args],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-async def results(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for p in procs:
-        stdout, stderr = await asyncio.to_thread(p.communicate, timeout=30)
-        assert p.returncode == 0, stderr
-        out.append(json.loads(stdout.strip().splitlines()[-1]))
-    return out
 
 
 async def test_three_processes_never_send_one_outbox_row_twice(store_url: str) -> None:

@@ -1,8 +1,11 @@
 """A separate OS process that works on a store, for the multi-process tests.
 
+`spawn(...)` starts one from a test and `results(...)` collects what each printed.
+
     python -m tests.fakes.store_worker claim-outbox URL OWNER START
     python -m tests.fakes.store_worker claim-feeds  URL OWNER START SECONDS N_FEEDS
     python -m tests.fakes.store_worker write        URL FIRST
+    python -m tests.fakes.store_worker open         URL OWNER START
 
 The claimers wait until wall-clock time START so that every process begins
 together, then print one JSON line with what they held. `write` commits polls
@@ -13,15 +16,41 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from itertools import count
+from pathlib import Path
+from typing import Any
 
 from monitor.store import open_store
 from tests.fakes.stores import T0, entry, feed, seen, story
 
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_S = 1.5  # time for the children to import and connect before they start together
 ITEMS_PER_POLL = 40
 ALERTS_PER_POLL = 2
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    """Start a worker process; its stdout and stderr are pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.store_worker", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def results(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    """Wait for each worker to exit 0 and return the JSON line it printed last."""
+    out: list[dict[str, Any]] = []
+    for p in procs:
+        stdout, stderr = await asyncio.to_thread(p.communicate, timeout=30)
+        assert p.returncode == 0, stderr
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out
 
 
 def poll_name(k: int) -> str:
@@ -72,12 +101,22 @@ async def write(url: str, first: int) -> None:
             print(f"committed {k}", flush=True)
 
 
+async def open_at(url: str, owner: str, start: float) -> None:
+    s = open_store(url, instance_id=owner)
+    await wait_until(start)
+    async with s:
+        version = await s.schema_version()
+    print(json.dumps({"owner": owner, "version": version}), flush=True)
+
+
 def main(argv: list[str]) -> None:
     mode, url, *rest = argv
     if mode == "claim-outbox":
         asyncio.run(claim_outbox(url, rest[0], float(rest[1])))
     elif mode == "claim-feeds":
         asyncio.run(claim_feeds(url, rest[0], float(rest[1]), float(rest[2]), int(rest[3])))
+    elif mode == "open":
+        asyncio.run(open_at(url, rest[0], float(rest[1])))
     elif mode == "write":
         asyncio.run(write(url, int(rest[0])))
     else:
