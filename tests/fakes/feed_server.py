@@ -9,6 +9,8 @@ recorded so tests can assert what the client sent.
 from __future__ import annotations
 
 import asyncio
+import functools
+import zlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -127,17 +129,17 @@ def redirect(location: str, code: int = 302) -> Handler:
     return handler
 
 
+@functools.cache
+def gzip_of_zeros(decompressed_mib: int) -> bytes:
+    # Level 1 is ten times faster to build than level 9, and still a 200:1 bomb.
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)
+    block = bytes(1024 * 1024)
+    return b"".join([packer.compress(block) for _ in range(decompressed_mib)] + [packer.flush()])
+
+
 def gzip_bomb(decompressed_mib: int = 512) -> Handler:
     """A gzip body of zeros that inflates to `decompressed_mib` MiB."""
-    import gzip
-    import io
-
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as gz:
-        block = bytes(1024 * 1024)
-        for _ in range(decompressed_mib):
-            gz.write(block)
-    compressed = buf.getvalue()
+    compressed = gzip_of_zeros(decompressed_mib)
 
     async def handler(request: web.Request) -> web.StreamResponse:
         return web.Response(
