@@ -119,8 +119,7 @@ def test_genuine_latin1_stays_latin1() -> None:
 LOL = (
     '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
     + "".join(
-        f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1) if i > 1 else "&lol;") * 10}">'
-        for i in range(1, 10)
+        f'<!ENTITY lol{i} "{(f"&lol{i - 1};" if i > 1 else "&lol;") * 10}">' for i in range(1, 10)
     )
     + ']><rss version="2.0"><channel><title>&lol9;</title></channel></rss>'
 )
@@ -170,7 +169,8 @@ def test_relative_links_resolve_and_unsafe_schemes_are_dropped() -> None:
     body = (
         '<rss version="2.0"><channel><title>t</title>'
         "<item><title>rel</title><link>/news/1</link><guid isPermaLink='false'>1</guid></item>"
-        "<item><title>js</title><link>javascript:alert(1)</link><guid isPermaLink='false'>2</guid></item>"
+        "<item><title>js</title><link>javascript:alert(1)</link>"
+        "<guid isPermaLink='false'>2</guid></item>"
         "</channel></rss>"
     )
     a, b = parse_feed(body.encode(), {}, CTX).articles
