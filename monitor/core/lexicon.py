@@ -1,0 +1,453 @@
+"""Stance cue lexicons: the file format, its validation, and the compiled matcher.
+
+A lexicon file (`rules/lexicon/<name>.toml`) is plain TOML that traders can
+read and edit. Files with `lang = "ko"` or `lang = "en"` hold the cues of one
+language; a file without `lang` holds settings shared by all languages (entity
+roles, weights). Everything is validated with pydantic; any error names the
+file and the cue (`RuleError`).
+
+Compilation turns every term of a language into one trie-shaped regular
+expression, so that scanning a text for all cues is a single `finditer` pass,
+and maps each matched term back to the groups it belongs to.
+
+Term syntax:
+- literal text, matched case-insensitively; a space matches one optional space
+  (Korean spacing varies: `못 미쳤다` / `못미쳤다`);
+- `{a,b,}` expands to alternatives (`fell`, `rais{e,es,ed,ing}`, `slid{e,es,ing}`);
+- a term that starts or ends with a Latin letter or digit only matches at a word
+  boundary on that side (`fell` does not match inside `fellow`);
+- a leading `|` requires a word boundary on the left for any script (`|안 `, so
+  that `방안` and `안정` never read as negation).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.core.errors import RuleError
+
+Polarity = Literal["bullish", "bearish"]
+Scope = Literal["target", "driver", "price", "any"]
+
+# Marker classes a language file may define; each is a group of terms.
+MARKERS = (
+    "negation_after",  # Korean: a negator after the predicate (지 않, 없, 아니)
+    "negation_before",  # a negator before the predicate (not, never, 안, 못)
+    "negation_breaker",  # "not only", 못지않: looks like negation, is not
+    "hedge",  # could, may, 가능성, 우려: weight down
+    "background",  # "a day after", "recovering part of": what follows is past context
+    "attribution",  # said, 밝혔다: a claim of someone else
+    "refute",  # the clause's claim is declared false: flip it (오해, dismissing)
+    "counter",  # someone answers back: weak evidence of a debate
+    "debate",  # analysts split, 엇갈, 팽팽: strong evidence of a debate
+    "versus",  # "A vs B" in a headline: a two-sided headline
+    "question",  # a headline question (?, 일까, 인가)
+    "explainer",  # explainers describe rather than judge
+    "supplier",  # supplier qualification news: affects the supplier
+    "boundary",  # clause boundaries (지만, 반면, but, while)
+    "ignore",  # terms to consume so that they match nothing (수요일, 못지않)
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PairCue(_Model):
+    """A subject term and a predicate term in one clause: `{수요} x {증가}` is bullish."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    subject: list[str] = Field(min_length=1)  # group names, or "@target" / "@company"
+    predicate: list[str] = Field(min_length=1)  # group names
+    polarity: Polarity
+    weight: float = Field(default=1.0, gt=0, le=5)
+    scope: Scope = "target"
+    note: str = ""
+
+
+class PhraseCue(_Model):
+    """A phrase that carries a direction on its own: `어닝 쇼크`, `beat estimates`."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    terms: list[str] = Field(min_length=1)
+    polarity: Polarity
+    weight: float = Field(default=1.0, gt=0, le=5)
+    scope: Scope = "target"
+    note: str = ""
+
+
+class Actors(_Model):
+    """Names that tell whose news a sentence is, besides the engine's entity hits."""
+
+    drivers: list[str] = Field(default_factory=list)  # buyers whose spending is demand
+    companies: list[str] = Field(default_factory=list)  # other companies
+
+
+class LanguageFile(_Model):
+    lang: Literal["ko", "en"]
+    pair_window: int = Field(default=30, ge=1, le=200)  # chars between subject and predicate
+    negation_after_window: int = Field(default=14, ge=0, le=60)
+    negation_before_window: int = Field(default=20, ge=0, le=60)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    pairs: list[PairCue] = Field(default_factory=list)
+    phrases: list[PhraseCue] = Field(default_factory=list)
+    markers: dict[str, list[str]] = Field(default_factory=dict)
+    actors: Actors = Field(default_factory=Actors)
+
+    @field_validator("markers")
+    @classmethod
+    def _known_markers(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(v) - set(MARKERS))
+        if unknown:
+            raise ValueError(f"unknown marker class(es) {unknown}; known: {list(MARKERS)}")
+        return v
+
+
+class Weights(_Model):
+    """How much each kind of evidence counts. Shared by all languages."""
+
+    headline: float = Field(default=1.5, ge=0)
+    hedge: float = Field(default=0.6, ge=0)
+    attribution: float = Field(default=0.9, ge=0)
+    negated: float = Field(default=0.8, ge=0)
+    question: float = Field(default=0.6, ge=0)  # cues inside a headline question
+    explainer: float = Field(default=0.3, ge=0)
+    supplier: float = Field(default=0.2, ge=0)
+    background: float = Field(default=0.3, ge=0)  # cues after "a day after", "recovering"
+    other_company: float = Field(default=0.35, ge=0)  # sentence only about another company
+    other_company_price: float = Field(default=0.15, ge=0)  # another company's share price
+    implicit: float = Field(default=0.8, ge=0)  # no company named; the article is the target's
+    implicit_elsewhere: float = Field(default=0.5, ge=0)  # no company named; target is not lead
+    debate_headline: float = Field(default=2.0, ge=0)
+    debate_body: float = Field(default=1.0, ge=0)
+    versus_headline: float = Field(default=3.0, ge=0)
+    question_headline: float = Field(default=0.5, ge=0)
+    counter: float = Field(default=0.5, ge=0)
+    smoothing: float = Field(default=1.0, gt=0)  # score = net / (total + smoothing)
+    min_evidence: float = Field(default=0.5, ge=0)  # |bullish - bearish| needed for a direction
+
+
+class EntityRoles(_Model):
+    """What the engine's entity ids are, for attributing sentences to a target."""
+
+    products: dict[str, str] = Field(default_factory=dict)  # product id -> maker id
+    drivers: list[str] = Field(default_factory=list)
+    companies: list[str] = Field(default_factory=list)
+
+
+class CommonFile(_Model):
+    weights: Weights = Field(default_factory=Weights)
+    entities: EntityRoles = Field(default_factory=EntityRoles)
+
+
+# ---------------------------------------------------------------------------
+# compiled form
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    id: str
+    subjects: frozenset[int]
+    polarity: int  # +1 bullish, -1 bearish
+    weight: float
+    scope: Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    id: str
+    polarity: int
+    weight: float
+    scope: Scope
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLanguage:
+    """Everything needed to scan one language's text in a single regex pass."""
+
+    lang: str
+    pattern: re.Pattern[str]
+    term_groups: Mapping[str, tuple[int, ...]]  # normalised term -> group ids
+    left_bounded: frozenset[str]  # normalised terms that need a word boundary on the left
+    group_ids: Mapping[str, int]
+    pairs_by_predicate: Mapping[int, tuple[Pair, ...]]
+    phrases: Mapping[int, Phrase]
+    marker_ids: Mapping[str, int]
+    pair_window: int
+    negation_after_window: int
+    negation_before_window: int
+
+
+TARGET_GROUP = "@target"
+COMPANY_GROUP = "@company"
+DRIVER_GROUP = "@driver"
+_RESERVED = (TARGET_GROUP, COMPANY_GROUP, DRIVER_GROUP)
+_BRACES = re.compile(r"\{([^{}]*)\}")
+_LATIN = re.compile(r"[A-Za-z0-9]")
+
+
+def expand_term(term: str) -> list[str]:
+    """`rais{e,ed}` -> [`raise`, `raised`]; several brace groups multiply."""
+    m = _BRACES.search(term)
+    if m is None:
+        if "{" in term or "}" in term:
+            raise ValueError(f"unbalanced braces in term {term!r}")
+        return [term]
+    out: list[str] = []
+    for choice in m.group(1).split(","):
+        out.extend(expand_term(term[: m.start()] + choice + term[m.end() :]))
+    return out
+
+
+def normalise_key(text: str) -> str:
+    """The lookup key of a term or a matched text: lower case, no spaces."""
+    return "".join(text.split()).lower()
+
+
+def _trie_regex(terms: Iterable[str]) -> str:
+    """One regex matching any of `terms` (longest first), shaped as a trie for speed."""
+    root: dict[str, Any] = {}
+    for term in terms:
+        node = root
+        for ch in term:
+            atom = " " if ch.isspace() else ch
+            node = node.setdefault(atom, {})
+        node[""] = True
+    return _node_regex(root)
+
+
+def _node_regex(node: dict[str, Any]) -> str:
+    terminal = "" in node
+    alts: list[str] = []
+    singles: list[str] = []
+    for atom in sorted(k for k in node if k):
+        child = node[atom]
+        piece = r"\s?" if atom == " " else re.escape(atom)
+        if child == {"": True} and atom != " ":
+            singles.append(piece)
+        else:
+            alts.append(piece + _node_regex(child))
+    if singles:
+        alts.append(singles[0] if len(singles) == 1 else "[" + "".join(singles) + "]")
+    if not alts:
+        return ""
+    body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+    if terminal:
+        return "(?:" + body + ")?"
+    return body
+
+
+def _validate(model: type[_Model], path: str, doc: Mapping[str, Any]) -> Any:
+    try:
+        return model.model_validate(doc)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(err["loc"])
+        cue = None
+        if len(loc) >= 2 and loc[0] in ("pairs", "phrases") and isinstance(loc[1], int):
+            items = doc.get(str(loc[0]), [])
+            if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict):
+                cue = str(items[loc[1]].get("id", f"{loc[0]}[{loc[1]}]"))
+        raise RuleError(
+            err["msg"],
+            path=path,
+            rule=cue,
+            field=".".join(str(p) for p in loc) or None,
+        ) from e
+
+
+def load_documents(
+    docs: Mapping[str, Mapping[str, Any]],
+) -> tuple[CommonFile, dict[str, list[tuple[str, LanguageFile]]]]:
+    """Validate every document; return the shared settings and the files per language."""
+    common: CommonFile | None = None
+    common_path = ""
+    langs: dict[str, list[tuple[str, LanguageFile]]] = {}
+    for path in sorted(docs):
+        doc = docs[path]
+        if "lang" in doc:
+            lf: LanguageFile = _validate(LanguageFile, path, doc)
+            langs.setdefault(lf.lang, []).append((path, lf))
+        else:
+            if common is not None:
+                raise RuleError(
+                    f"shared lexicon settings are already given in {common_path}; "
+                    "a language file needs lang = 'ko' or 'en'",
+                    path=path,
+                )
+            common = _validate(CommonFile, path, doc)
+            common_path = path
+    return (common or CommonFile()), langs
+
+
+class _Builder:
+    """Collects the terms and cues of one language's files into a CompiledLanguage."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.group_ids: dict[str, int] = {}
+        self.term_groups: dict[str, set[int]] = {}
+        self.term_forms: dict[str, str] = {}  # key -> a surface form, for the regex
+        self.left_bounded: set[str] = set()
+        self.pairs: dict[int, list[Pair]] = {}
+        self.phrases: dict[int, Phrase] = {}
+        self.cue_ids: set[str] = set()
+        self.windows = (30, 14, 20)
+
+    def gid(self, name: str) -> int:
+        return self.group_ids.setdefault(name, len(self.group_ids))
+
+    def add_terms(self, group: str, terms: Iterable[str], path: str, cue: str | None) -> None:
+        g = self.gid(group)
+        for raw in terms:
+            left = raw.startswith("|")
+            body = raw[1:] if left else raw
+            try:
+                forms = expand_term(body)
+            except ValueError as e:
+                raise RuleError(str(e), path=path, rule=cue, field=group) from e
+            for form in forms:
+                key = normalise_key(form)
+                if not key:
+                    raise RuleError(f"empty term {raw!r}", path=path, rule=cue, field=group)
+                self.term_groups.setdefault(key, set()).add(g)
+                self.term_forms.setdefault(key, " ".join(form.lower().split()))
+                if left:
+                    self.left_bounded.add(key)
+
+    def add_file(self, path: str, lf: LanguageFile) -> None:
+        self.windows = (lf.pair_window, lf.negation_after_window, lf.negation_before_window)
+        for name, terms in lf.groups.items():
+            if name.startswith("@"):
+                raise RuleError(f"group names may not start with '@': {name!r}", path=path)
+            self.add_terms(name, terms, path, None)
+        for marker, terms in lf.markers.items():
+            self.add_terms("!" + marker, terms, path, None)
+        self.add_terms(DRIVER_GROUP, lf.actors.drivers, path, None)
+        self.add_terms(COMPANY_GROUP, lf.actors.companies, path, None)
+        for phrase in lf.phrases:
+            self._claim(phrase.id, path)
+            group = "=" + phrase.id
+            self.add_terms(group, phrase.terms, path, phrase.id)
+            self.phrases[self.gid(group)] = Phrase(
+                phrase.id, 1 if phrase.polarity == "bullish" else -1, phrase.weight, phrase.scope
+            )
+
+    def add_pairs(self, path: str, lf: LanguageFile, known: set[str]) -> None:
+        for pair in lf.pairs:
+            self._claim(pair.id, path)
+            for name in (*pair.subject, *pair.predicate):
+                if name not in known and name not in _RESERVED:
+                    raise RuleError(
+                        f"unknown group {name!r} (define it under [groups])",
+                        path=path,
+                        rule=pair.id,
+                    )
+            compiled = Pair(
+                pair.id,
+                frozenset(self.gid(s) for s in pair.subject),
+                1 if pair.polarity == "bullish" else -1,
+                pair.weight,
+                pair.scope,
+            )
+            for pred in pair.predicate:
+                self.pairs.setdefault(self.gid(pred), []).append(compiled)
+
+    def _claim(self, cue_id: str, path: str) -> None:
+        if cue_id in self.cue_ids:
+            raise RuleError("duplicate cue id", path=path, rule=cue_id)
+        self.cue_ids.add(cue_id)
+
+    def build(self) -> CompiledLanguage:
+        for name in _RESERVED:
+            self.gid(name)
+        for m in MARKERS:
+            self.gid("!" + m)
+        forms = sorted(self.term_forms.values(), key=len, reverse=True)
+        pattern = re.compile(_trie_regex(forms) or r"(?!x)x", re.IGNORECASE)
+        return CompiledLanguage(
+            lang=self.lang,
+            pattern=pattern,
+            term_groups={k: tuple(sorted(v)) for k, v in self.term_groups.items()},
+            left_bounded=frozenset(self.left_bounded),
+            group_ids=dict(self.group_ids),
+            pairs_by_predicate={k: tuple(v) for k, v in self.pairs.items()},
+            phrases=dict(self.phrases),
+            marker_ids={m: self.group_ids["!" + m] for m in MARKERS},
+            pair_window=self.windows[0],
+            negation_after_window=self.windows[1],
+            negation_before_window=self.windows[2],
+        )
+
+
+def compile_language(lang: str, files: list[tuple[str, LanguageFile]]) -> CompiledLanguage:
+    """Compile every file of one language into one matcher."""
+    builder = _Builder(lang)
+    known: set[str] = set()
+    for path, lf in files:
+        builder.add_file(path, lf)
+        known.update(lf.groups)
+    for path, lf in files:
+        builder.add_pairs(path, lf, known)
+    return builder.build()
+
+
+@dataclass(frozen=True, slots=True)
+class TermMatch:
+    """One lexicon term found in a text."""
+
+    start: int
+    end: int
+    groups: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class ScanCache:
+    """A small memo so that several targets of one article share one scan."""
+
+    entries: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    limit: int = 32
+
+    def get(self, key: tuple[str, str, str]) -> Any:
+        return self.entries.get(key)
+
+    def put(self, key: tuple[str, str, str], value: Any) -> None:
+        if len(self.entries) >= self.limit:
+            self.entries.clear()
+        self.entries[key] = value
+
+
+def _latin(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+def scan(lang: CompiledLanguage, text: str) -> list[TermMatch]:
+    """Every term of `lang` in `text`, left to right, word boundaries checked."""
+    out: list[TermMatch] = []
+    groups_of = lang.term_groups
+    n = len(text)
+    for m in lang.pattern.finditer(text):
+        s, e = m.span()
+        if s == e:
+            continue
+        surface = m.group(0)
+        key = "".join(surface.split()).lower()
+        groups = groups_of.get(key)
+        if groups is None:
+            continue
+        first, last = surface[0], surface[-1]
+        if _latin(first) and s > 0 and _latin(text[s - 1]):
+            continue
+        if _latin(last) and e < n and _latin(text[e]):
+            continue
+        if key in lang.left_bounded and s > 0:
+            prev = text[s - 1]
+            if prev.isalnum():
+                continue
+        out.append(TermMatch(s, e, groups))
+    return out
