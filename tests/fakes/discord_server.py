@@ -90,7 +90,9 @@ class FakeDiscord:
         webhook_id: int = 1234567890,
         token: str = "fake-token-AbCdEf0123456789",
         rate: tuple[int, float] | None = (5, 2.0),
+        delay_s: float = 0.0,
     ) -> None:
+        self.delay_s = delay_s  # how long each accepted post takes to answer
         self.webhook_id = webhook_id
         self.token = token
         self.rate = rate
@@ -266,7 +268,7 @@ class FakeDiscord:
         rec, early = await self._record(request)
         if early is not None:
             return early
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.delay_s)
         mid = str(next(self._ids))
         self.messages[mid] = rec.body
         if request.query.get("wait") in ("true", "1", "True"):

@@ -1,0 +1,374 @@
+"""The outbox dispatcher: claims due alerts from the store and delivers them.
+
+At-least-once: a row is claimed (leased), sent, then marked sent; a crash
+between send and mark leaves a lease that expires and the row is sent again,
+so duplicates are limited to sends in flight at the crash. Per destination it
+keeps the notifier's declared rate (`max_per_window` per `window_s`), honours
+429 retry_after exactly (nothing goes to that destination before it has
+passed), retries 5xx and timeouts with exponential backoff and jitter, marks
+other 4xx rejected, and records a destination that is gone as broken: its rows
+fail (listed by `monitor outbox`, brought back by `--retry`) while every other
+destination carries on. A burst beyond a destination's digest threshold is
+held briefly and folded into one digest message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.core.clock import Clock
+from monitor.core.errors import (
+    DeliveryError,
+    DestinationGoneError,
+    RejectedDeliveryError,
+    RetryableDeliveryError,
+    StoreError,
+)
+from monitor.core.models import Alert
+from monitor.core.redact import redact
+from monitor.core.routing import Destination, make_digest, plan_digest
+from monitor.logs import get_logger
+from monitor.ports import DestinationState, Notifier, OutboxEntry, Store
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    lease_s: float = 120.0  # a claimed row is ours this long; a crash frees it after
+    batch: int = 200  # rows claimed per pass
+    idle_s: float = 0.5  # pause between passes when nothing was due
+    base_backoff_s: float = 2.0
+    max_backoff_s: float = 900.0
+    max_attempts: int = 0  # 0: retry for ever
+    digest_hold_s: float = 10.0  # a folded burst waits this long for the rest of itself
+    margin: float = 1.05  # keep a little under a destination's declared rate
+
+
+class _Pace:
+    """One destination's send times and any wait a 429 imposed (monotonic seconds)."""
+
+    def __init__(self, max_per_window: int, window_s: float, margin: float) -> None:
+        self.max = max(1, max_per_window)
+        self.window = window_s * margin
+        self.sent: deque[float] = deque()
+        self.blocked_until = 0.0
+
+    def next_slot(self, now: float) -> float:
+        while self.sent and now - self.sent[0] >= self.window:
+            self.sent.popleft()
+        slot = self.blocked_until
+        if len(self.sent) >= self.max:
+            slot = max(slot, self.sent[-self.max] + self.window)
+        return max(slot, now)
+
+    def record(self, at: float) -> None:
+        self.sent.append(at)
+
+
+class Dispatcher:
+    """Delivers outbox rows to notifiers. One per process; several processes may
+    share a PostgreSQL store (claims are leased to `owner`)."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifiers: Mapping[str, Notifier],
+        clock: Clock,
+        owner: str,
+        rng: random.Random | None = None,
+        *,
+        destinations: Mapping[str, Destination] | None = None,
+        settings: DispatchSettings | None = None,
+    ) -> None:
+        self._store = store
+        self._notifiers = dict(notifiers)
+        self._clock = clock
+        self._owner = owner
+        self._rng = rng or random.Random()
+        self._dest = dict(destinations or {})
+        self._cfg = settings or DispatchSettings()
+        self._pace = {
+            name: _Pace(n.max_per_window, n.window_s, self._cfg.margin)
+            for name, n in self._notifiers.items()
+        }
+        self._recent: dict[str, list[float]] = {}  # wall-clock sends, for digests
+        self._states: dict[str, DestinationState] = {}
+        self._flush = False  # when draining, held digests go out at once
+        self._wake = asyncio.Event()
+
+    # ------------------------------------------------------------------ public
+
+    def wake(self) -> None:
+        """Cut the idle pause short: new rows were just enqueued."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Dispatch until `stop` is set. Store errors are logged and retried."""
+        await self._load_states()
+        while not stop.is_set():
+            try:
+                handled = await self.dispatch_once()
+            except StoreError as e:
+                log.error("dispatch_store_error", error=redact(str(e)))
+                handled = 0
+            if handled == 0:
+                await self._idle(stop)
+
+    async def drain(self, deadline_s: float) -> int:
+        """Send what is due until nothing is or `deadline_s` seconds have passed;
+        held digests go out at once. Returns how many rows remain pending."""
+        end = self._clock.monotonic() + deadline_s
+        self._flush = True
+        try:
+            await self._load_states()
+            while self._clock.monotonic() < end:
+                if await self.dispatch_once() == 0:
+                    if await self._store.outbox_depth() == 0 or not await self._due_soon(end):
+                        break
+                    await asyncio.sleep(min(0.1, max(0.0, end - self._clock.monotonic())))
+        finally:
+            self._flush = False
+        return await self._store.outbox_depth()
+
+    async def dispatch_once(self) -> int:
+        """One pass: claim due rows, deliver them per destination. Returns rows handled."""
+        if not self._states:
+            await self._load_states()
+        now = self._clock.now()
+        entries = await self._store.claim_outbox(
+            self._owner, now, self._cfg.batch, self._cfg.lease_s
+        )
+        if not entries:
+            return 0
+        groups: dict[str, list[OutboxEntry]] = {}
+        for e in entries:
+            groups.setdefault(e.destination, []).append(e)
+        await asyncio.gather(*(self._deliver_group(d, g) for d, g in groups.items()))
+        return len(entries)
+
+    # ------------------------------------------------------------------ per destination
+
+    async def _deliver_group(self, name: str, entries: list[OutboxEntry]) -> None:
+        notifier = self._notifiers.get(name)
+        state = self._states.get(name)
+        if notifier is None:
+            for e in entries:
+                await self._store.mark_failed(e.id, self._clock.now(), f"no notifier named {name}")
+            log.warning("dispatch_unknown_destination", destination=name, rows=len(entries))
+            return
+        if state is not None and state.broken:
+            await self._fail_all(entries, f"destination broken: {state.reason or 'gone'}")
+            return
+        entries.sort(key=lambda e: e.id)
+        singles, folded = self._split(name, entries)
+        pending = list(singles)
+        while pending:
+            entry = pending.pop(0)
+            outcome = await self._send(name, notifier, entry.alert, [entry])
+            if outcome == "gone":
+                await self._fail_all(pending + folded, "destination gone")
+                return
+            if outcome == "deferred":
+                await self._defer(pending + folded, name)
+                return
+        if folded:
+            await self._send_digest(name, notifier, folded)
+
+    def _split(
+        self, name: str, entries: list[OutboxEntry]
+    ) -> tuple[list[OutboxEntry], list[OutboxEntry]]:
+        """Which rows go out one by one and which fold into a digest."""
+        dest = self._dest.get(name, Destination(name))
+        news = [e for e in entries if e.alert.kind == "news"]
+        others = [e for e in entries if e.alert.kind != "news"]
+        now = self._clock.now().timestamp()
+        plan = plan_digest(
+            self._recent.get(name, []),
+            len(news),
+            now,
+            dest.digest_threshold,
+            dest.digest_window_s,
+            self._cfg.digest_hold_s,
+            oldest_waiting_since=min((e.created_at.timestamp() for e in news), default=now),
+        )
+        singles = others + news[: plan.single]
+        return sorted(singles, key=lambda e: e.id), news[plan.single :]
+
+    async def _send_digest(self, name: str, notifier: Notifier, folded: list[OutboxEntry]) -> None:
+        dest = self._dest.get(name, Destination(name))
+        oldest = min(e.created_at for e in folded)
+        hold_until = oldest + timedelta(seconds=self._cfg.digest_hold_s)
+        now = self._clock.now()
+        if not self._flush and now < hold_until:
+            for e in folded:  # released, not failed: they come back due at hold_until
+                await self._store.mark_retry(e.id, hold_until, "held for digest")
+            log.info(
+                "digest_held", destination=name, rows=len(folded), until=hold_until.isoformat()
+            )
+            return
+        if len(folded) == 1:
+            await self._send(name, notifier, folded[0].alert, folded)
+            return
+        digest = make_digest([e.alert for e in folded], name, now)
+        log.info(
+            "digest_built", destination=name, children=len(folded), threshold=dest.digest_threshold
+        )
+        await self._send(name, notifier, digest, folded)
+
+    async def _send(
+        self, name: str, notifier: Notifier, alert: Alert, rows: Sequence[OutboxEntry]
+    ) -> str:
+        """Send one message covering `rows`; record the outcome. Returns
+        'sent', 'retry', 'rejected', 'gone' or 'deferred'."""
+        pace = self._pace[name]
+        wait = pace.next_slot(self._clock.monotonic()) - self._clock.monotonic()
+        if wait > self._cfg.lease_s / 4:
+            return "deferred"
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            delivery = await notifier.send(alert)
+        except RetryableDeliveryError as e:
+            pace.record(self._clock.monotonic())
+            await self._retry(name, rows, e)
+            return "retry"
+        except DestinationGoneError as e:
+            await self._gone(name, rows, e)
+            return "gone"
+        except RejectedDeliveryError as e:
+            pace.record(self._clock.monotonic())
+            now = self._clock.now()
+            for r in rows:
+                await self._store.mark_rejected(r.id, now, redact(str(e)))
+            log.error("delivery_rejected", destination=name, rows=len(rows), error=redact(str(e)))
+            await self._note(name, error=redact(str(e)))
+            return "rejected"
+        except Exception as e:  # a bug or an unforeseen library error: back off, surface it
+            pace.record(self._clock.monotonic())
+            log.error("delivery_error", destination=name, error=redact(repr(e)), exc_info=True)
+            await self._retry(name, rows, RetryableDeliveryError(f"{name}: {e!r}"))
+            return "retry"
+        pace.record(self._clock.monotonic())
+        now = self._clock.now()
+        self._recent.setdefault(name, []).append(now.timestamp())
+        self._trim_recent(name, now.timestamp())
+        for r in rows:
+            await self._store.mark_sent(r.id, now, delivery.message_ref)
+        log.info(
+            "alert_delivered",
+            destination=name,
+            kind=alert.kind,
+            key=alert.key,
+            rows=len(rows),
+            attempts=max(r.attempts for r in rows),
+        )
+        await self._note(name, success=now)
+        return "sent"
+
+    # ------------------------------------------------------------------ outcomes
+
+    async def _retry(
+        self, name: str, rows: Sequence[OutboxEntry], e: RetryableDeliveryError
+    ) -> None:
+        attempts = max(r.attempts for r in rows)
+        error = redact(str(e))
+        now = self._clock.now()
+        if self._cfg.max_attempts and attempts >= self._cfg.max_attempts:
+            for r in rows:
+                await self._store.mark_failed(r.id, now, f"gave up after {attempts}: {error}")
+            log.error("delivery_failed", destination=name, rows=len(rows), error=error)
+            return
+        if e.retry_after is not None:
+            delay = e.retry_after
+            self._pace[name].blocked_until = self._clock.monotonic() + delay
+        else:
+            cap = min(self._cfg.max_backoff_s, self._cfg.base_backoff_s * 2 ** (attempts - 1))
+            delay = cap / 2 + self._rng.uniform(0, cap / 2)
+        when = now + timedelta(seconds=delay)
+        for r in rows:
+            await self._store.mark_retry(r.id, when, error)
+        log.warning(
+            "delivery_retry",
+            destination=name,
+            rows=len(rows),
+            attempts=attempts,
+            retry_in_s=round(delay, 3),
+            error=error,
+        )
+        await self._note(name, error=error)
+
+    async def _gone(self, name: str, rows: Sequence[OutboxEntry], e: DeliveryError) -> None:
+        error = redact(str(e))
+        await self._fail_all(rows, error)
+        state = self._states.get(name) or DestinationState(name=name)
+        state.broken, state.reason, state.last_error = True, error, error
+        self._states[name] = state
+        await self._store.save_destination(state)
+        log.error("destination_gone", destination=name, error=error)
+
+    async def _fail_all(self, rows: Sequence[OutboxEntry], error: str) -> None:
+        now = self._clock.now()
+        for r in rows:
+            await self._store.mark_failed(r.id, now, error)
+
+    async def _defer(self, rows: Sequence[OutboxEntry], name: str) -> None:
+        """Hand rows back until the destination's rate allows them."""
+        slot = self._pace[name].next_slot(self._clock.monotonic()) - self._clock.monotonic()
+        when = self._clock.now() + timedelta(seconds=max(0.0, slot))
+        for r in rows:
+            await self._store.mark_retry(r.id, when, "deferred: rate limit")
+
+    async def _note(
+        self, name: str, *, success: datetime | None = None, error: str | None = None
+    ) -> None:
+        """Keep the destination's health in the store, writing only on change."""
+        state = self._states.get(name) or DestinationState(name=name)
+        changed = name not in self._states
+        if success is not None:
+            stale = state.last_success is None or success - state.last_success > timedelta(
+                seconds=30
+            )
+            changed = changed or state.last_error is not None or stale
+            state.last_success, state.last_error = success, None
+        if error is not None:
+            changed = changed or state.last_error != error
+            state.last_error = error
+        self._states[name] = state
+        if changed:
+            await self._store.save_destination(state)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _trim_recent(self, name: str, now: float) -> None:
+        window = self._dest.get(name, Destination(name)).digest_window_s
+        self._recent[name] = [t for t in self._recent[name] if now - t < window]
+
+    async def _load_states(self) -> None:
+        self._states = {s.name: s for s in await self._store.load_destinations()}
+
+    async def _due_soon(self, end: float) -> bool:
+        """True when some open row becomes due before the monotonic `end`."""
+        horizon = self._clock.now() + timedelta(seconds=max(0.0, end - self._clock.monotonic()))
+        rows = await self._store.list_outbox(("pending", "sending"))
+        return any(r.next_attempt_at <= horizon for r in rows)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        stop_wait = asyncio.ensure_future(stop.wait())
+        wake_wait = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait(
+                {stop_wait, wake_wait},
+                timeout=self._cfg.idle_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for t in (stop_wait, wake_wait):
+                t.cancel()
+            await asyncio.gather(stop_wait, wake_wait, return_exceptions=True)

@@ -1,0 +1,281 @@
+"""The outbox dispatcher against a real SQLite store and local Discord and Slack servers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from monitor.app.dispatch import Dispatcher, DispatchSettings
+from monitor.clock import SystemClock
+from monitor.config import NotifierConfig
+from monitor.core.models import Alert
+from monitor.core.routing import Destination
+from monitor.notifiers.registry import make_notifier
+from monitor.ports import FeedState, NewOutboxEntry, Notifier
+from monitor.store import open_store
+from tests.fakes.alerts import news_alert
+from tests.fakes.discord_server import FakeDiscord, Received
+from tests.fakes.slack_server import FakeSlack
+
+FAST = DispatchSettings(lease_s=30, idle_s=0.02, base_backoff_s=0.2, digest_hold_s=1.0)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[object]:
+    s = open_store(f"sqlite:///{tmp_path}/monitor.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+def notifier(kind: str, name: str, session: aiohttp.ClientSession, url: str) -> Notifier:
+    return make_notifier(NotifierConfig(name=name, kind=kind, url_env="UNUSED"), session, url)  # type: ignore[arg-type]
+
+
+async def enqueue(store, destination: str, alerts: list[Alert]) -> None:
+    """Enqueue the way the poller does: in the transaction that records a poll."""
+    entries = [NewOutboxEntry(destination, a, a.key) for a in alerts]
+    await store.commit_poll(FeedState(name="yonhap-economy"), [], [], entries)
+
+
+async def run_until(dispatcher: Dispatcher, done: Callable[[], bool], timeout: float) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop))
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    try:
+        while not done() and loop.time() < end:
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+
+
+def titles_in(bodies: list[dict]) -> Counter[str]:
+    """Every alert title a destination showed, singles and digest lines alike."""
+    seen: Counter[str] = Counter()
+    for body in bodies:
+        for embed in body.get("embeds", []):
+            if embed["title"].startswith("Digest:"):
+                for line in embed["description"].splitlines():
+                    seen[line.split("] ", 2)[-1].split("](")[0].split(" — ")[0]] += 1
+            else:
+                seen[embed["title"].removeprefix("[속보] ")] += 1
+    return seen
+
+
+def no_post_within(posts: list[Received], after: float) -> bool:
+    """After each 429, nothing reached the server before `after` seconds had passed."""
+    for i, p in enumerate(posts):
+        if p.status == 429 and any(0 < q.at - p.at < after for q in posts[i + 1 :]):
+            return False
+    return True
+
+
+async def test_discord_429_with_via_every_alert_arrives_once_and_never_early(store, session):
+    alerts = [news_alert(i) for i in range(4)]
+    async with FakeDiscord() as fake:
+        fake.rate_limit_next(3, retry_after=1.5, via=True)
+        d = Dispatcher(
+            store,
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=FAST,
+        )
+        await enqueue(store, "desk", alerts)
+        await run_until(d, lambda: len(fake.delivered()) >= 4, timeout=15)
+
+    assert [p.status for p in fake.posts()][:3] == [429, 429, 429]
+    assert titles_in(fake.delivered()) == Counter(a.title for a in alerts)
+    assert no_post_within(fake.posts(), 1.5)
+    assert await store.outbox_depth() == 0
+
+
+async def test_slack_retry_after_twice_every_alert_arrives_once(store, session):
+    alerts = [news_alert(i) for i in range(3)]
+    async with FakeSlack() as fake:
+        fake.rate_limit_next(2, retry_after=1)
+        d = Dispatcher(
+            store,
+            {"team": notifier("slack", "team", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=FAST,
+        )
+        await enqueue(store, "team", alerts)
+        await run_until(d, lambda: len(fake.delivered()) >= 3, timeout=15)
+
+    headers = [b["blocks"][0]["text"]["text"] for b in fake.delivered()]
+    assert Counter(headers) == Counter(f"[속보] {a.title}" for a in alerts)
+    assert [r.status for r in fake.received][:2] == [429, 429]
+    assert no_post_within(fake.received, 1.0)
+    gaps = [b.at - a.at for a, b in zip(fake.received, fake.received[1:], strict=False)]
+    assert min(gaps) >= 0.95  # Slack's 1 message per second
+
+
+async def test_a_deleted_discord_webhook_breaks_only_its_destination(store, session):
+    async with FakeDiscord() as discord, FakeSlack() as slack:
+        discord.delete_webhook()
+        d = Dispatcher(
+            store,
+            {
+                "desk": notifier("discord", "desk", session, discord.url),
+                "team": notifier("slack", "team", session, slack.url),
+            },
+            SystemClock(),
+            "test",
+            settings=FAST,
+        )
+        await enqueue(store, "desk", [news_alert(i) for i in range(3)])
+        await enqueue(store, "team", [news_alert(i) for i in range(3)])
+        await run_until(d, lambda: len(slack.delivered()) >= 3, timeout=10)
+        await d.dispatch_once()
+
+    assert len(discord.received) == 1  # it stopped at the first 404 / 10015
+    assert len(slack.delivered()) == 3
+    states = {s.name: s for s in await store.load_destinations()}
+    assert states["desk"].broken and "10015" in (states["desk"].reason or "")
+    assert not states["team"].broken
+    failed = await store.list_outbox(("failed",))
+    assert [e.destination for e in failed] == ["desk"] * 3
+    assert discord.token not in (states["desk"].reason or "")
+
+
+async def test_a_burst_becomes_one_digest_within_discords_rate(store, session):
+    """50 matching stories arrive within 2.5 s (20/s): five single posts, then a digest."""
+    alerts = [news_alert(i) for i in range(50)]
+    async with FakeDiscord() as fake:
+        d = Dispatcher(
+            store,
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            destinations={"desk": Destination("desk", digest_threshold=5, digest_window_s=120)},
+            settings=FAST,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(d.run(stop))
+        for i in range(0, 50, 5):
+            await enqueue(store, "desk", alerts[i : i + 5])
+            await asyncio.sleep(0.25)
+        for _ in range(200):
+            if await store.outbox_depth() == 0:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+
+    posts = fake.posts()
+    assert all(p.status == 200 for p in posts), "never rate limited by Discord"
+    assert len(posts) <= 8, f"{len(posts)} posts for 50 stories"
+    assert sum(1 for b in fake.delivered() if b["embeds"][0]["title"].startswith("Digest:")) >= 1
+    assert set(titles_in(fake.delivered())) == {a.title for a in alerts}
+    for i in range(len(posts)):
+        assert sum(1 for q in posts if 0 <= q.at - posts[i].at < 2.0) <= 5
+
+
+async def test_server_errors_are_retried_with_backoff(store, session):
+    async with FakeDiscord() as fake:
+        fake.fail_next(2, 502)
+        d = Dispatcher(
+            store,
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=FAST,
+        )
+        await enqueue(store, "desk", [news_alert(1)])
+        await run_until(d, lambda: len(fake.delivered()) >= 1, timeout=10)
+    assert [p.status for p in fake.posts()] == [502, 502, 200]
+    gaps = [b.at - a.at for a, b in zip(fake.posts(), fake.posts()[1:], strict=False)]
+    assert gaps[0] >= 0.1 and gaps[1] >= 0.2  # base 0.2 s, doubling, with jitter >= half
+
+
+async def test_a_refused_alert_is_rejected_and_the_rest_go_on(store, session):
+    async with FakeDiscord() as fake:
+        fake.reject_next(50035)
+        d = Dispatcher(
+            store,
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=FAST,
+        )
+        await enqueue(store, "desk", [news_alert(1), news_alert(2)])
+        await run_until(d, lambda: len(fake.delivered()) >= 1, timeout=10)
+    [rejected] = await store.list_outbox(("rejected",))
+    assert rejected.alert.key == "story:0001" and "50035" in (rejected.last_error or "")
+    assert titles_in(fake.delivered()) == Counter({news_alert(2).title: 1})
+    states = {s.name: s for s in await store.load_destinations()}
+    assert not states["desk"].broken
+
+
+async def test_drain_flushes_held_digests_before_shutdown(store, session):
+    async with FakeDiscord(rate=None) as fake:
+        d = Dispatcher(
+            store,
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=DispatchSettings(idle_s=0.02, digest_hold_s=60.0),
+        )
+        await enqueue(store, "desk", [news_alert(i) for i in range(12)])
+        remaining = await d.drain(5.0)
+    assert remaining == 0
+    assert len(fake.posts()) == 6  # five singles and one digest of seven
+    assert sum(titles_in(fake.delivered()).values()) == 12
+
+
+async def test_no_log_line_carries_a_webhook_token(store, session, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with FakeDiscord() as discord, FakeSlack() as slack:
+        discord.rate_limit_next(1, retry_after=0.2)
+        discord.fail_next(1, 503)
+        discord.reject_next(50035)
+        slack.fail_next(1, 500)
+        slack.rate_limit_next(1, retry_after=1)
+        d = Dispatcher(
+            store,
+            {
+                "desk": notifier("discord", "desk", session, discord.url),
+                "team": notifier("slack", "team", session, slack.url),
+            },
+            SystemClock(),
+            "test",
+            settings=FAST,
+        )
+        await enqueue(store, "desk", [news_alert(i) for i in range(3)])
+        await enqueue(store, "team", [news_alert(i) for i in range(2)])
+        await run_until(
+            d, lambda: len(discord.delivered()) >= 2 and len(slack.delivered()) >= 2, timeout=10
+        )
+        discord.delete_webhook()
+        await enqueue(store, "desk", [news_alert(9)])
+        await d.dispatch_once()
+        dead = notifier("discord", "gone", session, discord.url.replace(str(discord.port), "9"))
+        await Dispatcher(store, {"gone": dead}, SystemClock(), "t2", settings=FAST).drain(0.1)
+    text = "\n".join(
+        r.getMessage()
+        + " "
+        + str(getattr(r, "monitor_fields", ""))
+        + (caplog.handler.format(r) if r.exc_info else "")
+        for r in caplog.records
+    )
+    assert "delivery_retry" in text and "destination_gone" in text
+    for secret in (discord.token, "slackSecretToken0123456789"):
+        assert secret not in text
+        for e in await store.list_outbox(("pending", "failed", "rejected", "sent")):
+            assert secret not in (e.last_error or "")

@@ -1,0 +1,106 @@
+"""Story clustering: rewrites of one story are one story; new figures are a new one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from monitor.core.models import SourceRef
+from monitor.core.stories import (
+    containment,
+    extract_figures,
+    find_story,
+    new_story,
+    normalise_title,
+    strip_title,
+)
+from tests.fakes.alerts import T0
+
+
+@pytest.mark.parametrize(
+    ("title", "stripped"),
+    [
+        ("[속보] 엔비디아 17% 급락", "엔비디아 17% 급락"),
+        ("[종합2보] 엔비디아 17% 급락…딥시크 충격", "엔비디아 17% 급락...딥시크 충격"),  # NFKC
+        ("(종합) [단독] 삼성전자 HBM 납품", "삼성전자 HBM 납품"),
+        ("【속보】 SK하이닉스 신고가", "SK하이닉스 신고가"),
+        ("딥시크 충격에 엔비디아 주가 급락 - 매일경제", "딥시크 충격에 엔비디아 주가 급락"),
+        (
+            "Nvidia shares plunge as DeepSeek rattles AI trade - Reuters",
+            "Nvidia shares plunge as DeepSeek rattles AI trade",
+        ),
+        ("Breaking: TSMC raises capex", "TSMC raises capex"),
+        ("엔비디아-딥시크 논쟁 - 연합", "엔비디아-딥시크 논쟁"),
+        ("엔비디아 - 딥시크", "엔비디아 - 딥시크"),  # too short to carry an outlet
+    ],
+)
+def test_wire_prefixes_and_outlet_suffixes_are_stripped(title: str, stripped: str) -> None:
+    assert strip_title(title) == stripped
+
+
+@pytest.mark.parametrize(
+    ("title", "figures"),
+    [
+        ("[종합2보] 엔비디아 16.97% 급락", ("16.97%",)),
+        ("H100 대신 H800으로 560만 달러", ("560",)),
+        ("Nvidia loses $589,000,000,000 in a day", ("589000000000",)),
+        ("TSMC Q3 capex steady", ()),
+        ("３분기 실적 ５％ 증가", ("3", "5%")),  # full-width digits fold to ASCII
+    ],
+)
+def test_figures_are_numbers_not_model_names(title: str, figures: tuple[str, ...]) -> None:
+    assert extract_figures(title) == figures
+
+
+def ref(feed: str, title: str) -> SourceRef:
+    return SourceRef(feed=feed, source=feed, title=title, link=f"https://x/{feed}", lang="ko")
+
+
+WIRE = "[속보] 딥시크 충격에 엔비디아 주가 급락"
+
+
+@pytest.mark.parametrize(
+    ("later", "same"),
+    [
+        ("[종합] 딥시크 충격에 엔비디아 주가 급락…AI 칩 수요 논란", True),
+        ("딥시크 충격에 엔비디아 주가 급락 - 한국경제", True),
+        ("딥시크 충격에 엔비디아 주가 급락", True),
+        ("딥시크 충격에 엔비디아 주가 급락했다", True),
+        ("엔비디아 주가 급락", True),  # a shorter headline fully contained in the story
+        ("딥시크 충격에도 SK하이닉스 주가 반등", False),
+        ('메타 "AI 설비투자 줄이지 않겠다"', False),
+        ("삼성전자 HBM3E 엔비디아 품질 테스트 통과", False),
+    ],
+)
+def test_rewrites_join_the_story_and_neighbours_do_not(later: str, same: bool) -> None:
+    story = new_story(WIRE, T0, ref("yonhap", WIRE))
+    found = find_story(later, [story], T0 + timedelta(minutes=20), window_s=36 * 3600)
+    assert (found is not None) is same
+
+
+def test_different_figures_make_a_different_story() -> None:
+    first = new_story("엔비디아 주가 17% 급락", T0, ref("a", "엔비디아 주가 17% 급락"))
+    assert find_story("[종합] 엔비디아 주가 17% 급락", [first], T0, 3600) is first
+    assert find_story("엔비디아 주가 5% 급락", [first], T0, 3600) is None
+    # a copy that states no figure is not evidence of a new event
+    assert find_story("엔비디아 주가 급락", [first], T0, 3600) is first
+
+
+def test_stories_older_than_the_window_are_not_matched() -> None:
+    story = new_story(WIRE, T0, ref("yonhap", WIRE))
+    assert find_story(WIRE, [story], T0 + timedelta(hours=35), 36 * 3600) is story
+    assert find_story(WIRE, [story], T0 + timedelta(hours=37), 36 * 3600) is None
+
+
+def test_story_key_is_deterministic_and_sources_are_not_repeated() -> None:
+    a = new_story(WIRE, T0, ref("yonhap", WIRE))
+    b = new_story(WIRE, T0 + timedelta(hours=1), ref("other", WIRE))
+    assert a.key == b.key and a.key.startswith("story:")
+    grown = a.with_source(ref("hankyung", "x")).with_source(ref("hankyung", "x"))
+    assert [s.feed for s in grown.sources] == ["yonhap", "hankyung"]
+
+
+def test_containment_edge_cases() -> None:
+    assert containment("", "abc") == 0.0
+    assert containment(normalise_title("[속보] A B"), normalise_title("ab")) == 1.0
