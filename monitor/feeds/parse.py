@@ -329,9 +329,11 @@ def _slow(data: bytes, ctx: FeedContext) -> tuple[str, list[RawItem]]:
         )
     except Exception as e:  # feedparser raises a wide range on hostile input
         raise FeedParseError(f"unparseable feed: {type(e).__name__}: {e}") from e
-    if not d.get("version") and not d.entries:
+    if not d.entries and (not d.get("version") or d.get("bozo")):
+        # Broken and empty: a truncated or non-feed body, not a quiet feed.
         reason = d.get("bozo_exception")
-        raise FeedParseError(f"not a feed{f': {reason}' if reason else ''}")
+        what = "not a feed" if not d.get("version") else "malformed feed"
+        raise FeedParseError(f"{what}{f': {reason}' if reason else ''}")
     items: list[RawItem] = []
     for entry in d.entries:
         content = entry.get("content") or []
