@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,6 +36,10 @@ from monitor.logs import get_logger
 from monitor.ports import DestinationState, Notifier, OutboxEntry, Store
 
 log = get_logger(__name__)
+
+# (destination, outcome, alert, seconds from enqueue to delivery when sent); outcome is
+# one of sent, retry, rejected, gone, failed.
+ResultHook = Callable[[str, str, Alert, float | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,7 @@ class Dispatcher:
         *,
         destinations: Mapping[str, Destination] | None = None,
         settings: DispatchSettings | None = None,
+        on_result: ResultHook | None = None,
     ) -> None:
         self._store = store
         self._notifiers = dict(notifiers)
@@ -101,6 +106,7 @@ class Dispatcher:
         self._states: dict[str, DestinationState] = {}
         self._flush = False  # when draining, held digests go out at once
         self._wake = asyncio.Event()
+        self._on_result = on_result
 
     # ------------------------------------------------------------------ public
 
@@ -246,6 +252,7 @@ class Dispatcher:
             now = self._clock.now()
             for r in rows:
                 await self._store.mark_rejected(r.id, now, redact(str(e)))
+                self._report(name, "rejected", r.alert, None)
             log.error("delivery_rejected", destination=name, rows=len(rows), error=redact(str(e)))
             await self._note(name, error=redact(str(e)))
             return "rejected"
@@ -260,6 +267,7 @@ class Dispatcher:
         self._trim_recent(name, now.timestamp())
         for r in rows:
             await self._store.mark_sent(r.id, now, delivery.message_ref)
+            self._report(name, "sent", r.alert, (now - r.created_at).total_seconds())
         log.info(
             "alert_delivered",
             destination=name,
@@ -282,6 +290,7 @@ class Dispatcher:
         if self._cfg.max_attempts and attempts >= self._cfg.max_attempts:
             for r in rows:
                 await self._store.mark_failed(r.id, now, f"gave up after {attempts}: {error}")
+                self._report(name, "failed", r.alert, None)
             log.error("delivery_failed", destination=name, rows=len(rows), error=error)
             return
         if e.retry_after is not None:
@@ -293,6 +302,7 @@ class Dispatcher:
         when = now + timedelta(seconds=delay)
         for r in rows:
             await self._store.mark_retry(r.id, when, error)
+            self._report(name, "retry", r.alert, None)
         log.warning(
             "delivery_retry",
             destination=name,
@@ -306,6 +316,8 @@ class Dispatcher:
     async def _gone(self, name: str, rows: Sequence[OutboxEntry], e: DeliveryError) -> None:
         error = redact(str(e))
         await self._fail_all(rows, error)
+        for r in rows:
+            self._report(name, "gone", r.alert, None)
         state = self._states.get(name) or DestinationState(name=name)
         state.broken, state.reason, state.last_error = True, error, error
         self._states[name] = state
@@ -344,6 +356,14 @@ class Dispatcher:
             await self._store.save_destination(state)
 
     # ------------------------------------------------------------------ helpers
+
+    def _report(self, name: str, outcome: str, alert: Alert, latency_s: float | None) -> None:
+        if self._on_result is None:
+            return
+        try:
+            self._on_result(name, outcome, alert, latency_s)
+        except Exception as e:  # an observer must never stop delivery
+            log.warning("dispatch_hook_failed", error=redact(repr(e)))
 
     def _trim_recent(self, name: str, now: float) -> None:
         window = self._dest.get(name, Destination(name)).digest_window_s

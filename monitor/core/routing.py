@@ -119,6 +119,15 @@ class Cooldowns:
         self.last = {k: v for k, v in self.last.items() if v >= before}
 
 
+def gate(destination: Destination, severity: str, now: datetime) -> Verdict:
+    """The severity floor and quiet hours; for every alert, news or not."""
+    if severity_rank(severity) < severity_rank(destination.min_severity):
+        return Verdict.BELOW_SEVERITY
+    if destination.quiet is not None and severity != "critical" and destination.quiet.contains(now):
+        return Verdict.QUIET_HOURS
+    return Verdict.SEND
+
+
 def decide(
     destination: Destination,
     rules: Sequence[RuleMatch],
@@ -127,11 +136,9 @@ def decide(
     cooldowns: Cooldowns,
 ) -> Verdict:
     """Whether an alert matched by `rules` goes to `destination` now."""
-    severity = highest_severity(rules)
-    if severity_rank(severity) < severity_rank(destination.min_severity):
-        return Verdict.BELOW_SEVERITY
-    if destination.quiet is not None and severity != "critical" and destination.quiet.contains(now):
-        return Verdict.QUIET_HOURS
+    verdict = gate(destination, highest_severity(rules), now)
+    if verdict is not Verdict.SEND:
+        return verdict
     if cooldowns.cooling(destination.name, rules, entities, now):
         return Verdict.COOLDOWN
     return Verdict.SEND

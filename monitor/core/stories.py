@@ -70,6 +70,16 @@ def strip_title(title: str) -> str:
     return text.strip()
 
 
+def display_title(title: str) -> str:
+    """The title as shown on an alert: wire tags off the front (urgency is shown apart)."""
+    text = title.strip()
+    while True:
+        stripped = _LEADING_TAG.sub("", text, count=1)
+        if stripped == text:
+            return text
+        text = stripped
+
+
 def normalise_title(title: str) -> str:
     """Lower-case letters, digits and Hangul of the stripped title, nothing else."""
     return _NOT_WORD.sub("", strip_title(title).lower())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aiohttp
 
 from monitor.config import NotifierConfig
@@ -21,15 +23,21 @@ NOTIFIERS: dict[str, type[Notifier]] = {
 
 
 def make_notifier(
-    config: NotifierConfig, session: aiohttp.ClientSession, url: str | None
+    config: NotifierConfig,
+    session: aiohttp.ClientSession,
+    url: str | None,
+    environ: Mapping[str, str] | None = None,
 ) -> Notifier:
     """A notifier of `config.kind` posting to `url` on `session`.
 
-    ConfigError when the kind is unknown or the URL does not suit it (the error
-    never repeats the URL).
+    `environ` supplies a webhook's signing secret (default: the process environment).
+    ConfigError when the kind is unknown or the URL does not suit it (the error never
+    repeats the URL).
     """
     cls = NOTIFIERS.get(config.kind)
     if cls is None:
         raise ConfigError(f"notifiers.{config.name}: unknown kind {config.kind!r}")
+    if cls is WebhookNotifier:
+        return WebhookNotifier(config, session, url, environ=environ)
     notifier: Notifier = cls(config, session, url)  # type: ignore[call-arg]
     return notifier

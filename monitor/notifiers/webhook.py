@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Mapping
 from typing import ClassVar
 
 import aiohttp
@@ -56,7 +57,7 @@ class WebhookNotifier:
         session: aiohttp.ClientSession,
         url: str | None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
-        environ: dict[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         if not url or not url.startswith(("https://", "http://")):
             raise ConfigError(f"notifiers.{config.name}: a webhook notifier needs an http(s) URL")

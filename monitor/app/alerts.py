@@ -1,0 +1,245 @@
+"""From analyses of new articles to stories and outbox entries.
+
+`AlertBuilder.build` is what the poller's `on_new` hook returns: for every
+article that matched a rule it finds the story it belongs to (recent stories
+from the store plus those this builder created moments ago), and only a story
+seen for the first time becomes an alert, routed to its destinations and
+keyed by story so each destination gets it once. Copies of a known story only
+add their source to the story record. Both go back to the poller, which
+commits them in the transaction that marks the articles seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.config import Config, NotifierConfig
+from monitor.core.clock import Clock
+from monitor.core.models import Alert, Analysis, Article, PriceContext, SourceRef, Stance
+from monitor.core.redact import redact
+from monitor.core.routing import (
+    Cooldowns,
+    Destination,
+    Verdict,
+    gate,
+    highest_severity,
+    parse_quiet_hours,
+    route,
+)
+from monitor.core.stories import Story, display_title, find_story, new_story
+from monitor.logs import get_logger
+from monitor.ports import NewOutboxEntry, Store, StoryRecord
+
+log = get_logger(__name__)
+
+PriceContextFn = Callable[[Article], Sequence[PriceContext]]
+SUMMARY_MAX = 600
+PROVISIONAL_S = 600.0  # stories built here stay matchable while their commit lands
+
+
+def destination_from_config(n: NotifierConfig) -> Destination:
+    quiet = parse_quiet_hours(n.quiet_hours, n.quiet_timezone) if n.quiet_hours else None
+    return Destination(
+        name=n.name,
+        min_severity=n.min_severity,
+        quiet=quiet,
+        digest_threshold=n.digest_threshold,
+        digest_window_s=n.digest_window,
+    )
+
+
+def destinations_from_config(config: Config) -> dict[str, Destination]:
+    """Routing view of every configured notifier, by name (the Dispatcher takes it too)."""
+    return {n.name: destination_from_config(n) for n in config.notifiers}
+
+
+def story_from_record(r: StoryRecord) -> Story:
+    return Story(
+        r.key,
+        r.title_norm,
+        r.first_seen,
+        tuple(r.figures),
+        tuple(SourceRef.from_dict(s) for s in r.sources),
+    )
+
+
+def story_to_record(s: Story) -> StoryRecord:
+    return StoryRecord(
+        key=s.key,
+        title_norm=s.title_norm,
+        first_seen=s.first_seen,
+        sources=tuple(r.to_dict() for r in s.sources),
+        figures=s.figures,
+    )
+
+
+def source_of(article: Article) -> SourceRef:
+    return SourceRef(
+        feed=article.feed,
+        source=article.source or article.feed,
+        title=article.title,
+        link=article.link,
+        lang=article.lang,
+    )
+
+
+def _stances(analysis: Analysis) -> tuple[Stance, ...]:
+    # Nvidia first: it is the desk's reference stock; then by target name.
+    return tuple(sorted(analysis.stance.values(), key=lambda s: (s.target != "nvidia", s.target)))
+
+
+@dataclass(slots=True)
+class _NewStory:
+    story: Story
+    first: Analysis
+
+
+class AlertBuilder:
+    """Builds news alerts for new articles and enqueues alerts from elsewhere."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: Store,
+        clock: Clock,
+        destinations: Sequence[str] | None = None,
+        price_context: PriceContextFn | None = None,
+    ) -> None:
+        routes = destinations_from_config(config)
+        names = list(destinations) if destinations is not None else list(routes)
+        self._destinations = [routes.get(n, Destination(n)) for n in names]
+        self._store = store
+        self._clock = clock
+        self._window = config.dispatch.story_window
+        self._price_context = price_context
+        self._cooldowns = Cooldowns()
+        self._provisional: dict[str, Story] = {}
+
+    async def build(
+        self, analyses: Sequence[Analysis]
+    ) -> tuple[list[StoryRecord], list[NewOutboxEntry]]:
+        """Stories to upsert and outbox entries to enqueue for `analyses` (those with rules)."""
+        matched = [a for a in analyses if a.rules]
+        if not matched:
+            return [], []
+        now = self._clock.now()
+        since = now - timedelta(seconds=self._window)
+        known = {r.key: story_from_record(r) for r in await self._store.recent_stories(since)}
+        self._forget_provisional(now)
+        for key, mine in self._provisional.items():
+            known[key] = _merge(known.get(key), mine)
+        touched: dict[str, Story] = {}
+        fresh: dict[str, _NewStory] = {}
+        for analysis in matched:
+            art = analysis.article
+            ref = source_of(art)
+            found = find_story(art.title, list(known.values()), now, self._window)
+            if found is None:
+                story = new_story(art.title, now, ref)
+                if story.key in known:  # the same title again: it is that story
+                    story = known[story.key].with_source(ref)
+                else:
+                    fresh[story.key] = _NewStory(story, analysis)
+            else:
+                story = found.with_source(ref)
+            known[story.key] = touched[story.key] = story
+            if story.key in fresh:
+                fresh[story.key].story = story
+        entries = [e for item in fresh.values() for e in self._route(item, now)]
+        for story in touched.values():
+            self._provisional[story.key] = story
+        joined = len(matched) - len(fresh)
+        log.info(
+            "stories_built",
+            articles=len(matched),
+            new_stories=len(fresh),
+            joined_known=joined,
+            entries=len(entries),
+        )
+        return [story_to_record(s) for s in touched.values()], entries
+
+    async def enqueue_alerts(self, alerts: Sequence[Alert]) -> list[int]:
+        """Route alerts that come from no feed (price moves, follow-ups) and enqueue them."""
+        now = self._clock.now()
+        entries: list[NewOutboxEntry] = []
+        for alert in alerts:
+            for dest in self._destinations:
+                verdict = gate(dest, alert.severity, now)
+                if verdict is Verdict.SEND:
+                    entries.append(NewOutboxEntry(dest.name, alert, alert.key))
+                else:
+                    log.info(
+                        "alert_suppressed",
+                        destination=dest.name,
+                        key=alert.key,
+                        reason=verdict.value,
+                    )
+        return await self._store.enqueue(entries) if entries else []
+
+    # ------------------------------------------------------------------ helpers
+
+    def _route(self, item: _NewStory, now: datetime) -> list[NewOutboxEntry]:
+        analysis = item.first
+        verdicts = route(
+            analysis.rules, analysis.entities, self._destinations, now, self._cooldowns
+        )
+        wanted = [d for d, v in verdicts.items() if v is Verdict.SEND]
+        for d, v in verdicts.items():
+            if v not in (Verdict.SEND, Verdict.NOT_ADDRESSED):
+                log.info("alert_suppressed", destination=d, key=item.story.key, reason=v.value)
+        unknown = {d for r in analysis.rules for d in r.destinations} - set(verdicts)
+        if unknown:
+            log.warning(
+                "rule_names_unknown_destination",
+                destinations=",".join(sorted(unknown)),
+                rules=",".join(r.rule_id for r in analysis.rules),
+            )
+        if not wanted:
+            return []
+        alert = self._alert(item.story, analysis, now)
+        return [NewOutboxEntry(d, alert, item.story.key) for d in wanted]
+
+    def _alert(self, story: Story, analysis: Analysis, now: datetime) -> Alert:
+        art = analysis.article
+        prices: tuple[PriceContext, ...] = ()
+        if self._price_context is not None:
+            try:
+                prices = tuple(self._price_context(art))
+            except Exception as e:  # price context is garnish: never lose the alert over it
+                log.warning("price_context_failed", error=redact(repr(e)))
+        return Alert(
+            kind="news",
+            key=story.key,
+            title=display_title(art.title),
+            created_at=now,
+            link=art.link,
+            lang=art.lang,
+            source=art.source or art.feed,
+            published=art.published,
+            summary=art.text[:SUMMARY_MAX],
+            severity=highest_severity(analysis.rules),
+            rules=tuple(r.rule_id for r in analysis.rules),
+            rule_titles=tuple(r.title for r in analysis.rules),
+            entities=tuple(analysis.entities),
+            stance=_stances(analysis),
+            prices=prices,
+            urgency=art.urgency,
+            sources=story.sources,
+        )
+
+    def _forget_provisional(self, now: datetime) -> None:
+        cutoff = now - timedelta(seconds=PROVISIONAL_S)
+        self._provisional = {k: s for k, s in self._provisional.items() if s.first_seen >= cutoff}
+        self._cooldowns.forget_before(now - timedelta(seconds=self._window))
+
+
+def _merge(stored: Story | None, mine: Story) -> Story:
+    if stored is None:
+        return mine
+    out = stored
+    for ref in mine.sources:
+        out = out.with_source(ref)
+    return out
