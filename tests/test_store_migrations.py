@@ -15,7 +15,7 @@ from monitor.store import migrations, open_store, split_schema, sqlite_path
 from monitor.store.migrations import Migration
 from monitor.store.postgres import PostgresStore
 from tests.fakes.store_worker import STARTUP_S, results, spawn
-from tests.fakes.stores import feed, seen, store_url
+from tests.fakes.stores import T0, entry, feed, seen, store_url
 
 __all__ = ["store_url"]
 
@@ -61,6 +61,23 @@ async def test_three_processes_opening_a_fresh_database_do_not_race(store_url: s
     start = time.time() + STARTUP_S
     got = await results([spawn("open", store_url, f"p{i}", str(start)) for i in range(3)])
     assert [r["version"] for r in got] == [LATEST] * 3
+    assert await versions(store_url) == list(range(1, LATEST + 1))
+
+
+async def test_an_older_database_is_upgraded_in_place(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "SQLITE" if store_url.startswith("sqlite") else "POSTGRES"
+    monkeypatch.setattr(migrations, name, getattr(migrations, name)[:1])
+    async with open_store(store_url) as s:
+        assert await s.schema_version() == 1
+        await s.commit_poll(feed("a"), [seen("a", "1")], [], [entry("desk", "k")])
+    monkeypatch.undo()
+    async with open_store(store_url) as s:
+        assert await s.schema_version() == LATEST
+        assert await s.known_items("a", ["1"]) == {"1": "h1"}
+        [row] = await s.claim_outbox("w", T0, 10, 60)
+        assert row.dedupe_key == "k"
     assert await versions(store_url) == list(range(1, LATEST + 1))
 
 

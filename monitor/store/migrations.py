@@ -107,6 +107,15 @@ SQLITE: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "index only the claimable outbox rows, in claim order",
+        (
+            # Finished rows pile up until pruned; a claim must not wade through them.
+            "DROP INDEX outbox_status",
+            "CREATE INDEX outbox_claimable ON outbox (id) WHERE status IN ('pending', 'sending')",
+        ),
+    ),
 )
 
 POSTGRES: tuple[Migration, ...] = (
@@ -177,6 +186,15 @@ POSTGRES: tuple[Migration, ...] = (
                 last_error TEXT,
                 extra JSONB NOT NULL DEFAULT '{}'
             )""",
+        ),
+    ),
+    Migration(
+        2,
+        "index only the claimable outbox rows, in claim order",
+        (
+            # Finished rows pile up until pruned; a claim must not wade through them.
+            "DROP INDEX outbox_status",
+            "CREATE INDEX outbox_claimable ON outbox (id) WHERE status IN ('pending', 'sending')",
         ),
     ),
 )

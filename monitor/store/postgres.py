@@ -435,9 +435,10 @@ class PostgresStore:
             rows = await conn.fetch(
                 """WITH due AS (
                         SELECT id FROM outbox
-                        WHERE (status = 'pending'
-                               AND (next_attempt_at IS NULL OR next_attempt_at <= $1))
-                           OR (status = 'sending' AND lease_until <= $1)
+                        WHERE status IN ('pending', 'sending')
+                          AND ((status = 'pending'
+                                AND (next_attempt_at IS NULL OR next_attempt_at <= $1))
+                               OR (status = 'sending' AND lease_until <= $1))
                         ORDER BY id
                         LIMIT $2
                         FOR UPDATE SKIP LOCKED

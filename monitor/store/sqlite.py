@@ -476,9 +476,10 @@ class SqliteStore:
         def body(conn: sqlite3.Connection) -> list[OutboxEntry]:
             rows = conn.execute(
                 """SELECT id FROM outbox
-                   WHERE (status = 'pending'
-                          AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
-                      OR (status = 'sending' AND lease_until <= ?)
+                   WHERE status IN ('pending', 'sending')
+                     AND ((status = 'pending'
+                           AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
+                          OR (status = 'sending' AND lease_until <= ?))
                    ORDER BY id LIMIT ?""",
                 (now_us, now_us, max(0, limit)),
             ).fetchall()
