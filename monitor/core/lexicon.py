@@ -130,6 +130,7 @@ class Weights(_Model):
     counter: float = Field(default=0.5, ge=0)
     smoothing: float = Field(default=1.0, gt=0)  # score = net / (total + smoothing)
     min_evidence: float = Field(default=0.5, ge=0)  # |bullish - bearish| needed for a direction
+    price_decides: float = Field(default=1.5, ge=0)  # the target's own price move decides
 
 
 class EntityRoles(_Model):

@@ -139,8 +139,12 @@ def _clauses(
     cuts = [span.start]
     for t in tokens:
         if boundary in t.groups and t.start > span.start:
-            # A comma between digits is a thousands separator, not a clause break.
-            if text[t.start : t.end] == "," and _between_digits(text, t.start):
+            if text[t.start : t.end] == "," and (
+                # A comma between digits is a thousands separator, not a clause break;
+                # after a short stretch it sets off a topic or a list item
+                # ("엔비디아, 장중 7% 반등", "Meta, Microsoft and Google raised capex").
+                _between_digits(text, t.start) or t.start - cuts[-1] < _MIN_CLAUSE
+            ):
                 continue
             cuts.append(t.start)
     cuts.append(span.end)
@@ -149,6 +153,9 @@ def _clauses(
         if b > a:
             out.append(_Clause(a, b, tuple(t for t in tokens if a <= t.start < b)))
     return tuple(out)
+
+
+_MIN_CLAUSE = 16  # characters
 
 
 def _between_digits(text: str, i: int) -> bool:
@@ -257,6 +264,7 @@ def _mentions(
 class _Tally:
     pos: float = 0.0
     neg: float = 0.0
+    price: float = 0.0  # signed sum of the target's own share-price moves
     debate: float = 0.0
     cues: list[Cue] = field(default_factory=list)
 
@@ -454,6 +462,8 @@ def _weigh_clause(
             value = -value * w.negated
         if refuted:
             value = -value
+        if scope == "price" and about >= 1.0:
+            tally.price += value
         if value > 0:
             tally.pos += value
         else:
@@ -479,11 +489,19 @@ def _debate(scanned: _Scanned, w: Weights) -> float:
 
 
 def _label(
-    pos: float, neg: float, debate: float, th: StanceThresholds, w: Weights
+    tally: _Tally, debate: float, th: StanceThresholds, w: Weights
 ) -> tuple[StanceLabel, float, float]:
     """Label, score and confidence from the evidence totals."""
+    pos, neg = tally.pos, tally.neg
     total = pos + neg
     score = (pos - neg) / (total + w.smoothing)
+    strength = 1.0 - math.exp(-total / 1.5)
+    if debate < w.debate_body and abs(tally.price) >= w.price_decides:
+        # A price-move report follows the move it reports, whatever else it says.
+        sign = 1.0 if tally.price > 0 else -1.0
+        score = sign * max(abs(score), th.bullish if sign > 0 else -th.bearish)
+        label = StanceLabel.BULLISH if sign > 0 else StanceLabel.BEARISH
+        return label, score, strength * min(1.0, abs(score) / 0.6)
     share = min(pos, neg) / total if total else 0.0
     mixed = False
     if debate >= w.versus_headline:
@@ -491,10 +509,9 @@ def _label(
     elif debate >= w.debate_body:
         mixed = total == 0 or share >= th.mixed_min_each * 0.6
     elif debate > 0:
-        mixed = share >= th.mixed_min_each and min(pos, neg) >= 0.5
+        mixed = share >= th.mixed_min_each * 0.6 and min(pos, neg) >= 0.45
     else:
         mixed = share >= 0.4 and min(pos, neg) >= 1.5
-    strength = 1.0 - math.exp(-total / 1.5)
     if mixed:
         return (
             StanceLabel.MIXED,
@@ -578,7 +595,7 @@ def assess_detailed(
             for clause in sentence.clauses:
                 _weigh_clause(ctx, tally, i, sentence, clause, mentions)
     debate = _debate(scanned, w)
-    label, score, confidence = _label(tally.pos, tally.neg, debate, thresholds, w)
+    label, score, confidence = _label(tally, debate, thresholds, w)
     mk = lang.marker_ids
     debate_in_title = any(
         g in s.markers for s in scanned.title for g in (mk["versus"], mk["debate"], mk["question"])
