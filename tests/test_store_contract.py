@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from monitor.core.errors import StoreError
 from monitor.core.models import Alert, PriceContext, Session, SourceRef, Stance, StanceLabel
-from monitor.ports import DestinationState, FeedState, NewOutboxEntry
+from monitor.ports import DestinationState, FeedState, NewOutboxEntry, StoryRecord
 from monitor.store import open_store
 from tests.fakes.stores import (
     T0,
@@ -28,6 +29,10 @@ from tests.fakes.stores import (
 __all__ = ["store", "store_url"]  # fixtures used by name below
 
 WEBHOOK = "https://discord.com/api/webhooks/123456/SECRETtoken_abc"
+
+
+def story_with(**changes: Any) -> StoryRecord:
+    return dataclasses.replace(story("odd"), **changes)
 
 
 async def enqueue(
@@ -150,6 +155,10 @@ async def test_commit_poll_stores_state_items_stories_and_alerts(store: AnyStore
     [
         pytest.param(lambda: ([seen("a", None)], [], []), id="bad-item"),  # type: ignore[arg-type]
         pytest.param(lambda: ([seen("a", "1")], [story(None)], []), id="bad-story"),  # type: ignore[arg-type]
+        pytest.param(
+            lambda: ([seen("a", "1")], [story("s"), story_with(sources=({"x": object()},))], []),
+            id="story-not-json",
+        ),
         pytest.param(
             lambda: ([seen("a", "1")], [story("s")], [entry("desk", "s"), entry(None, "s")]),  # type: ignore[arg-type]
             id="bad-last-alert",

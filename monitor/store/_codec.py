@@ -46,7 +46,7 @@ def utc_or_none(value: datetime | None) -> datetime | None:
 
 
 def alert_to_json(alert: Alert) -> str:
-    return json.dumps(alert.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    return dump_json(alert.to_dict())
 
 
 def alert_from_json(text: str, row_id: int) -> Alert:
@@ -57,7 +57,10 @@ def alert_from_json(text: str, row_id: int) -> Alert:
 
 
 def dump_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"cannot store as JSON: {e}") from e
 
 
 def load_json(text: str | None, default: Any) -> Any:
