@@ -1,0 +1,99 @@
+"""The intraday chart: a valid PNG that shows the line, the previous close and the mark."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.core.chart import (
+    BACKGROUND,
+    CLOSE_LINE,
+    DOWN,
+    MARK,
+    UP,
+    render_chart,
+    render_symbol_chart,
+)
+from monitor.core.models import PriceTick
+from monitor.core.pricebook import PriceBook, SessionInfo
+
+T0 = datetime(2025, 1, 27, 14, 30, tzinfo=UTC)
+
+
+def decode(png: bytes) -> tuple[int, int, list[list[tuple[int, int, int]]]]:
+    """A strict little PNG reader for what render_chart writes (RGB8, filter 0)."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, []
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", png[pos + 8 + length : pos + 12 + length])
+        assert zlib.crc32(kind + data) & 0xFFFFFFFF == crc
+        chunks.append((kind, data))
+        pos += 12 + length
+    assert [k for k, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    width, height, depth, ctype, *_ = struct.unpack(">IIBBBBB", chunks[0][1])
+    assert (depth, ctype) == (8, 2)
+    raw = zlib.decompress(chunks[1][1])
+    stride = width * 3 + 1
+    rows = []
+    for y in range(height):
+        row = raw[y * stride : (y + 1) * stride]
+        assert row[0] == 0
+        rows.append([tuple(row[1 + x * 3 : 4 + x * 3]) for x in range(width)])
+    return width, height, rows  # type: ignore[return-value]
+
+
+def falling_day() -> list[tuple[datetime, float]]:
+    return [(T0 + timedelta(minutes=m), 125.0 - m * 0.02) for m in range(390)]
+
+
+def test_png_shows_line_close_and_mark() -> None:
+    mark = T0 + timedelta(minutes=301)
+    png = render_chart(falling_day(), 142.62, mark, 400, 200)
+    width, height, rows = decode(png)
+    assert (width, height) == (400, 200)
+    colours = {c for row in rows for c in row}
+    assert {BACKGROUND, DOWN, CLOSE_LINE, MARK} <= colours
+    assert UP not in colours  # below the previous close all day: red
+    # The marker is a vertical line: one column, amber from near the top to the bottom.
+    mark_columns = [x for x in range(width) if sum(rows[y][x] == MARK for y in range(height)) > 100]
+    plot_left, plot_right = 6, 400 - 62  # the plot area inside the margins
+    expected_x = plot_left + (plot_right - plot_left) * 301 / 389
+    assert mark_columns and abs(mark_columns[0] - expected_x) <= 2
+    # The previous close is a dashed horizontal line near the top (it is the highest price).
+    close_rows = [y for y in range(height) if sum(c == CLOSE_LINE for c in rows[y]) > 100]
+    assert close_rows and close_rows[0] < 40
+
+
+def test_rising_day_is_green_and_a_mark_outside_the_range_is_not_drawn() -> None:
+    rising = [(T0 + timedelta(minutes=m), 100.0 + m * 0.01) for m in range(120)]
+    _, _, rows = decode(render_chart(rising, 99.0, T0 - timedelta(hours=2), 320, 160))
+    colours = {c for row in rows for c in row}
+    assert UP in colours and DOWN not in colours and MARK not in colours
+
+
+@pytest.mark.parametrize("points", [[], [(T0, 100.0)]])
+def test_too_few_points_give_an_empty_frame(points: list[tuple[datetime, float]]) -> None:
+    width, height, _ = decode(render_chart(points, None, None, 200, 100))
+    assert (width, height) == (200, 100)
+
+
+def test_too_small_is_refused() -> None:
+    with pytest.raises(ValueError):
+        render_chart(falling_day(), None, None, 50, 50)
+
+
+def test_chart_from_the_book() -> None:
+    book = PriceBook()
+    book.set_session_info("NVDA", SessionInfo(previous_close=142.62))
+    book.add_many(PriceTick("NVDA", p, t, "yahoo") for t, p in falling_day())
+    now = T0 + timedelta(minutes=390)
+    png = render_symbol_chart(book, "NVDA", now, hours=2, mark_at=now - timedelta(minutes=30))
+    assert png is not None
+    assert decode(png)[:2] == (640, 320)
+    assert render_symbol_chart(book, "AMD", now) is None
+    assert len(png) < 50_000  # small enough to attach anywhere
