@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import RulesConfig
-from monitor.core.engine import RuleSet, compile_ruleset
+from monitor.core.engine import BROKEN_ENTITY, RuleSet, compile_ruleset
 from monitor.core.errors import RuleError
 from monitor.core.rules import RuleFileErrors, parse_sources
 from monitor.core.stance import Lexicon, StanceThresholds, compile_lexicon
@@ -122,7 +122,8 @@ def load_ruleset(
             notifiers=notifiers,
         )
     except RuleFileErrors as e:
-        errors += e.errors
+        # With schema errors already listed, "entity failed validation" says nothing new.
+        errors += [x for x in e.errors if not (parse_errors and x.message == BROKEN_ENTITY)]
         ruleset = None
     if errors or ruleset is None:
         raise RuleFileErrors(errors)

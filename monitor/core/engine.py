@@ -35,6 +35,8 @@ from monitor.core.rules import (
 )
 from monitor.core.stance import Lexicon, StanceThresholds, assess
 
+BROKEN_ENTITY = "entity failed validation"
+
 
 @dataclass(frozen=True)
 class RuleSet:
@@ -106,12 +108,14 @@ def compile_ruleset(
     compiled: list[CompiledRule] = []
     for spec, where in sources.rules:
         text = texts.get(where.path) if texts else None
-        rule, errs = compile_rule(spec, where, text, ids, set(targets), names)
+        rule, errs = compile_rule(spec, where, text, ids | sources.broken, set(targets), names)
         errors += errs
         if rule is not None and spec.enabled:
             compiled.append(rule)
     if errors:
         raise RuleFileErrors(errors)
+    if sources.broken:
+        raise RuleFileErrors([RuleError(BROKEN_ENTITY, rule=i) for i in sorted(sources.broken)])
     return build_ruleset(
         list(entities.values()),
         compiled,

@@ -216,9 +216,11 @@ def locate(text: str, table: str, index: int, keys: Sequence[str | int] = ()) ->
     return first + 1
 
 
-def _toml_line(e: tomllib.TOMLDecodeError) -> int | None:
+def _toml_line(e: tomllib.TOMLDecodeError, text: str) -> int | None:
     m = re.search(r"line (\d+)", str(e))
-    return int(m.group(1)) if m else None
+    if m:
+        return int(m.group(1))
+    return max(1, len(text.splitlines())) if "end of document" in str(e) else None
 
 
 # --- parsing ------------------------------------------------------------------------
@@ -230,6 +232,9 @@ class Sources:
 
     entities: tuple[tuple[EntitySpec, Located], ...]
     rules: tuple[tuple[RuleSpec, Located], ...]
+    # ids of entity tables that failed validation: rules may name them without a
+    # second, misleading "unknown entity" error
+    broken: frozenset[str] = frozenset()
 
 
 def _field_path(loc: Sequence[str | int]) -> str:
@@ -273,12 +278,15 @@ def parse_sources(sources: Mapping[str, str]) -> tuple[Sources, list[RuleError]]
     errors: list[RuleError] = []
     entities: list[tuple[EntitySpec, Located]] = []
     rules: list[tuple[RuleSpec, Located]] = []
+    named: set[str] = set()
     for path, text in sources.items():
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
-            errors.append(RuleError(f"TOML syntax error: {msg}", path=path, line=_toml_line(e)))
+            msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(e))
+            errors.append(
+                RuleError(f"TOML syntax error: {msg}", path=path, line=_toml_line(e, text))
+            )
             continue
         try:
             doc = _File.model_validate(data)
@@ -290,6 +298,7 @@ def parse_sources(sources: Mapping[str, str]) -> tuple[Sources, list[RuleError]]
                     msg = "unknown top-level table (expected [[entity]] or [[rule]])"
                 errors.append(RuleError(msg, path=path, field=_field_path(loc) or None))
             continue
+        named |= {str(raw.get("id")) for raw in doc.entity if isinstance(raw, dict)}
         entities += _validate_items(EntitySpec, "entity", doc.entity, path, text, errors)
         rules += _validate_items(RuleSpec, "rule", doc.rule, path, text, errors)
     for kind, pairs in (("entity", entities), ("rule", rules)):
@@ -308,7 +317,8 @@ def parse_sources(sources: Mapping[str, str]) -> tuple[Sources, list[RuleError]]
                 )
             else:
                 seen[spec.id] = where
-    return Sources(tuple(entities), tuple(rules)), errors
+    broken = frozenset(named - {spec.id for spec, _ in entities})
+    return Sources(tuple(entities), tuple(rules), broken), errors
 
 
 # --- compiled rules -----------------------------------------------------------------
