@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from monitor.config import PricesConfig
 from monitor.core.errors import ConfigError, PriceError
 from monitor.core.pricebook import PriceBook
-from monitor.demo.price_server import make_yahoo_app, nvda_2025_01_27
+from monitor.demo.price_server import REPLAY_KEY, ChartReplay, make_yahoo_app, nvda_2025_01_27
 from monitor.prices import FailoverSource, make_price_source, poll_prices
 from monitor.prices.finnhub import FinnhubSource, parse_frame
 from monitor.prices.yahoo import YahooChartSource
@@ -41,14 +41,20 @@ async def finnhub() -> AsyncIterator[tuple[FakeFinnhub, str]]:
 
 
 @pytest.fixture
-async def yahoo_url(clock: FakeClock) -> AsyncIterator[str]:
+async def yahoo_app(clock: FakeClock) -> AsyncIterator[tuple[str, ChartReplay]]:
     clock.set(MARKET)
-    server = TestServer(make_yahoo_app([nvda_2025_01_27()], clock), host="127.0.0.1")
+    app = make_yahoo_app([nvda_2025_01_27()], clock)
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
-        yield str(server.make_url("")).rstrip("/")
+        yield str(server.make_url("")).rstrip("/"), app[REPLAY_KEY]
     finally:
         await server.close()
+
+
+@pytest.fixture
+def yahoo_url(yahoo_app: tuple[str, ChartReplay]) -> str:
+    return yahoo_app[0]
 
 
 @pytest.fixture
@@ -110,6 +116,9 @@ async def test_batched_trades_reach_the_book(
         assert latest is not None and latest.provider == "finnhub" and latest.delay_s == 0
         assert latest.at == datetime(2025, 1, 27, 16, 0, 2, 100000, tzinfo=UTC)
         assert await source.fetch(["NVDA"]) == []  # drained
+        await source.fetch(["NVDA", "AMD"])  # a symbol added later: subscribed on this socket
+        await fake.wait_for_subscription("AMD")
+        assert fake.connections == 1
     finally:
         await source.aclose()
 
@@ -260,3 +269,29 @@ async def test_make_price_source(http: aiohttp.ClientSession, clock: FakeClock) 
     source = make_price_source(config, http, clock, {"MY_TOKEN": "abc"})
     assert isinstance(source, FailoverSource)
     assert source.primary.healthy is False
+
+
+async def test_streamed_trades_survive_a_failing_fallback(
+    finnhub: tuple[FakeFinnhub, str],
+    yahoo_app: tuple[str, ChartReplay],
+    http: aiohttp.ClientSession,
+    clock: FakeClock,
+) -> None:
+    fake, url = finnhub
+    yahoo_url, replay = yahoo_app
+    yahoo = YahooChartSource(http, clock, base_url=yahoo_url)
+    source = FailoverSource(stream(http, url), yahoo, clock)
+    await source.start()
+    try:
+        await fake.wait_for_subscription("NVDA")
+        await until(lambda: source.primary.healthy)
+        await fake.send_trades([trade("NVDA", 126.1, ms(MARKET))])
+        await until(lambda: bool(source.primary._buffer))
+        # Yahoo fails for everything it is asked; the NVDA trade still arrives.
+        replay.inject("500", "500")
+        ticks = await source.fetch(["NVDA", "005930.KS"])
+        assert ("finnhub", 126.1) in [(t.provider, t.price) for t in ticks]
+        assert "005930.KS" in yahoo.last_errors
+        assert "005930.KS" not in fake.subscriptions  # US symbols only
+    finally:
+        await source.aclose()

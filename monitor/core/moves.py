@@ -27,7 +27,6 @@ DEFAULT_SYMBOL_ENTITIES: Mapping[str, str] = {
     "2330.TW": "tsmc",
     "005930.KS": "samsung_electronics",
     "000660.KS": "sk_hynix",
-    "MU": "micron",
 }
 
 _MOVE_SESSIONS = frozenset({Session.PRE, Session.REGULAR, Session.POST})

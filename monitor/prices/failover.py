@@ -81,18 +81,25 @@ class FailoverSource:
     async def fetch(self, symbols: Sequence[str]) -> list[PriceTick]:
         us = [s for s in symbols if is_us_symbol(s)]
         others = [s for s in symbols if not is_us_symbol(s)]
-        self.primary.want(us)
-        streamed: list[PriceTick] = []
+        await self.primary.ensure(us)
         if self.primary.healthy:
             self._switch("finnhub")
-            streamed = await self.primary.fetch(us) if us else []
+            streamed = self.primary.drain(us)
             for tick in streamed:
                 self._first_streamed.setdefault(tick.symbol, tick.at)
-            polled = await self._poll(others, us if self._meta_due() else [])
+            polling, meta_only = others, (us if self._meta_due() else [])
         else:
             self._switch("yahoo")
             streamed = self.primary.drain(us)  # what arrived before the socket died
-            polled = await self._poll([*us, *others], [])
+            polling, meta_only = [*us, *others], []
+        try:
+            polled = await self._poll(polling, meta_only)
+        except PriceError as e:
+            if not streamed:
+                raise
+            # Keep the streamed trades (already drained) and report the rest.
+            log.warning("price_fetch_failed", provider=self.fallback.name, error=str(e))
+            polled = []
         return streamed + polled
 
     def _meta_due(self) -> bool:

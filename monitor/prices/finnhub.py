@@ -140,10 +140,19 @@ class FinnhubSource:
         return {}  # trades only: no previous close, no trading periods
 
     def want(self, symbols: Sequence[str]) -> list[str]:
-        """Add US symbols to the subscription list; returns the ones that are new."""
+        """Add US symbols to the subscription list; returns the ones that are new.
+
+        They are subscribed on the next connection; `ensure` also subscribes
+        them on the open one.
+        """
         new = [s for s in symbols if is_us_symbol(s) and s not in self._symbols]
         self._symbols += new
         return new
+
+    async def ensure(self, symbols: Sequence[str]) -> None:
+        """Subscribe to any US symbol of `symbols` not subscribed yet."""
+        for symbol in self.want(symbols):
+            await self._subscribe(symbol)
 
     # ----------------------------------------------------------------- reading
 
@@ -165,8 +174,7 @@ class FinnhubSource:
     async def fetch(self, symbols: Sequence[str]) -> list[PriceTick]:
         """Trades received since the previous call; PriceError when the socket is
         down and nothing arrived."""
-        for symbol in self.want(symbols):
-            await self._subscribe(symbol)
+        await self.ensure(symbols)
         ticks = self.drain(symbols)
         if not ticks and not self._healthy:
             raise PriceError(f"finnhub: not connected ({self.last_error or 'starting'})")
@@ -175,7 +183,11 @@ class FinnhubSource:
     async def _subscribe(self, symbol: str) -> None:
         ws = self._ws
         if ws is not None and not ws.closed:
-            await ws.send_json({"type": "subscribe", "symbol": symbol})
+            try:
+                await ws.send_json({"type": "subscribe", "symbol": symbol})
+            except (aiohttp.ClientError, ConnectionError) as e:
+                # The reader notices the broken socket; the next connection subscribes.
+                log.info("price_subscribe_failed", provider=self.name, symbol=symbol, error=str(e))
 
     # ----------------------------------------------------------------- the socket
 

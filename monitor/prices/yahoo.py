@@ -235,10 +235,6 @@ class YahooChartSource:
             return 0.0
         return max(0.0, self._resume_at - self._clock.monotonic())
 
-    def forget(self, symbol: str) -> None:
-        """Return the whole day again on the next fetch (e.g. after another source had it)."""
-        self._last_at.pop(symbol, None)
-
     async def fetch(self, symbols: Sequence[str]) -> list[PriceTick]:
         if self.backing_off() > 0:
             log.debug("price_backoff", provider=self.name, seconds=round(self.backing_off(), 1))
