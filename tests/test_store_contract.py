@@ -500,3 +500,29 @@ async def test_times_come_back_as_aware_utc(store: AnyStore) -> None:
     assert loaded is not None and loaded.last_success == seoul
     assert loaded.last_success.utcoffset() == timedelta(0)
     assert loaded.last_success.astimezone(UTC).hour == 14
+
+
+async def test_enqueue_adds_alerts_from_no_feed_once(store: AnyStore, clock: Any) -> None:
+    move = NewOutboxEntry("desk", alert("move:NVDA:2025-01-27:-5"), "move:NVDA:2025-01-27:-5")
+    ids = await store.enqueue([move, entry("phone", "move:NVDA:2025-01-27:-5")])
+    assert len(ids) == 2
+    assert await store.enqueue([move]) == []
+    assert await store.enqueue([]) == []
+    rows = await store.list_outbox()
+    assert [(r.id, r.destination, r.created_at) for r in rows] == [
+        (ids[0], "desk", clock.now()),
+        (ids[1], "phone", clock.now()),
+    ]
+    assert await store.load_feed_states() == []  # no feed is touched
+
+
+def test_both_backends_satisfy_the_store_port() -> None:
+    from monitor.ports import Store
+    from monitor.store.postgres import PostgresStore
+    from monitor.store.sqlite import SqliteStore
+
+    missing = {
+        cls.__name__: [m for m in dir(Store) if not m.startswith("_") and not hasattr(cls, m)]
+        for cls in (SqliteStore, PostgresStore)
+    }
+    assert missing == {"SqliteStore": [], "PostgresStore": []}

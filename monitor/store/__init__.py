@@ -24,8 +24,12 @@ from monitor.core.errors import StoreError
 from monitor.core.redact import redact
 
 if TYPE_CHECKING:
+    from monitor.ports import Store
     from monitor.store.postgres import PostgresStore
     from monitor.store.sqlite import SqliteStore
+
+    def _implements_the_port(store: SqliteStore | PostgresStore) -> Store:
+        return store  # mypy proves both backends match the Store protocol
 
 
 class _UtcClock:

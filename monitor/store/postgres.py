@@ -314,7 +314,6 @@ class PostgresStore:
         alerts: Sequence[NewOutboxEntry],
     ) -> list[int]:
         created_at = require_aware(self._clock.now())
-        ids: list[int] = []
         async with self._tx() as conn:
             await self._save_feed(conn, state)
             if items:
@@ -353,19 +352,31 @@ class PostgresStore:
                     dump_json(list(s.sources)),
                     dump_json(list(s.figures)),
                 )
-            for a in alerts:
-                new_id = await conn.fetchval(
-                    """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at)
-                       VALUES ($1, $2, $3::jsonb, 'pending', $4)
-                       ON CONFLICT (destination, dedupe_key) DO NOTHING
-                       RETURNING id""",
-                    a.destination,
-                    a.dedupe_key,
-                    alert_to_json(a.alert),
-                    created_at,
-                )
-                if new_id is not None:
-                    ids.append(int(new_id))
+            return await self._insert_outbox(conn, alerts, created_at)
+
+    async def enqueue(self, alerts: Sequence[NewOutboxEntry]) -> list[int]:
+        created_at = require_aware(self._clock.now())
+        async with self._tx() as conn:
+            return await self._insert_outbox(conn, alerts, created_at)
+
+    @staticmethod
+    async def _insert_outbox(
+        conn: Any, entries: Sequence[NewOutboxEntry], created_at: datetime
+    ) -> list[int]:
+        ids: list[int] = []
+        for a in entries:
+            new_id = await conn.fetchval(
+                """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at)
+                   VALUES ($1, $2, $3::jsonb, 'pending', $4)
+                   ON CONFLICT (destination, dedupe_key) DO NOTHING
+                   RETURNING id""",
+                a.destination,
+                a.dedupe_key,
+                alert_to_json(a.alert),
+                created_at,
+            )
+            if new_id is not None:
+                ids.append(int(new_id))
         return ids
 
     async def recent_stories(self, since: datetime) -> list[StoryRecord]:

@@ -365,19 +365,31 @@ class SqliteStore:
             )
             for s in stories:
                 self._upsert_story(conn, s)
-            ids: list[int] = []
-            for a in alerts:
-                cur = conn.execute(
-                    """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at)
-                       VALUES (?, ?, ?, 'pending', ?)
-                       ON CONFLICT (destination, dedupe_key) DO NOTHING""",
-                    (a.destination, a.dedupe_key, alert_to_json(a.alert), created_at),
-                )
-                if cur.rowcount == 1 and cur.lastrowid is not None:
-                    ids.append(cur.lastrowid)
-            return ids
+            return self._insert_outbox(conn, alerts, created_at)
 
         return await self._run(self._write, body)
+
+    async def enqueue(self, alerts: Sequence[NewOutboxEntry]) -> list[int]:
+        created_at = to_us(self._clock.now())
+        return await self._run(
+            self._write, lambda conn: self._insert_outbox(conn, alerts, created_at)
+        )
+
+    @staticmethod
+    def _insert_outbox(
+        conn: sqlite3.Connection, entries: Sequence[NewOutboxEntry], created_at: int | None
+    ) -> list[int]:
+        ids: list[int] = []
+        for a in entries:
+            cur = conn.execute(
+                """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at)
+                   VALUES (?, ?, ?, 'pending', ?)
+                   ON CONFLICT (destination, dedupe_key) DO NOTHING""",
+                (a.destination, a.dedupe_key, alert_to_json(a.alert), created_at),
+            )
+            if cur.rowcount == 1 and cur.lastrowid is not None:
+                ids.append(cur.lastrowid)
+        return ids
 
     @staticmethod
     def _upsert_story(conn: sqlite3.Connection, s: StoryRecord) -> None:
