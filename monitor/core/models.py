@@ -254,6 +254,9 @@ class Alert:
     sources: tuple[SourceRef, ...] = ()
     children: tuple[Alert, ...] = ()
     reply_to: str | None = None  # message reference of an earlier alert (follow-ups)
+    # An update, not a new message: the dedupe key of the alert whose message it
+    # replaces (a story that gained sources). Destinations that cannot edit skip it.
+    edit_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -276,6 +279,7 @@ class Alert:
             "sources": [s.to_dict() for s in self.sources],
             "children": [c.to_dict() for c in self.children],
             "reply_to": self.reply_to,
+            "edit_of": self.edit_of,
         }
 
     @classmethod
@@ -302,4 +306,5 @@ class Alert:
             sources=tuple(SourceRef.from_dict(s) for s in data.get("sources", ())),
             children=tuple(cls.from_dict(c) for c in data.get("children", ())),
             reply_to=data.get("reply_to"),
+            edit_of=data.get("edit_of"),
         )
