@@ -9,6 +9,7 @@ move" merge. Pure: the book and the current instant come in as arguments.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -137,13 +138,19 @@ class MoveDetector:
     def observe_events(
         self, book: PriceBook, ticks: Sequence[PriceTick], now: datetime
     ) -> list[MoveEvent]:
-        events: list[MoveEvent] = []
-        seen: set[tuple[str, float]] = set()
-        for tick in sorted(ticks, key=lambda t: (t.symbol, t.at)):
-            key = (tick.symbol, tick.at.timestamp())
-            if key in seen or self._is_stale(tick, now):
+        # A busy stream sends hundreds of trades a second; the book keeps one per
+        # `resolution_s`, and so does the detector: the last tick of each bucket.
+        step = book.resolution_s if book.resolution_s > 0 else 1e-6
+        last: dict[tuple[str, int], PriceTick] = {}
+        for tick in ticks:
+            if self._is_stale(tick, now):
                 continue
-            seen.add(key)
+            key = (tick.symbol, math.floor(tick.at.timestamp() / step))
+            held = last.get(key)
+            if held is None or tick.at >= held.at:
+                last[key] = tick
+        events: list[MoveEvent] = []
+        for tick in sorted(last.values(), key=lambda t: (t.symbol, t.at)):
             event = self._evaluate(book, tick)
             if event is not None:
                 events.append(event)
