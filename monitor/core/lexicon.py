@@ -6,9 +6,9 @@ language; a file without `lang` holds settings shared by all languages (entity
 roles, weights). Everything is validated with pydantic; any error names the
 file and the cue (`RuleError`).
 
-Compilation turns every term of a language into one trie-shaped regular
-expression, so that scanning a text for all cues is a single `finditer` pass,
-and maps each matched term back to the groups it belongs to.
+Compilation turns every term of a language into one Aho-Corasick automaton, so
+that scanning a text for all cues is a single pass, and maps each matched term
+back to the groups it belongs to.
 
 Term syntax:
 - literal text, matched case-insensitively; a space matches one optional space
@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import ahocorasick
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.core.errors import RuleError
@@ -172,13 +173,12 @@ class CompiledLanguage:
     """Everything needed to scan one language's text in a single regex pass."""
 
     lang: str
-    pattern: re.Pattern[str]
-    term_groups: Mapping[str, tuple[int, ...]]  # normalised term -> group ids
-    left_bounded: frozenset[str]  # normalised terms that need a word boundary on the left
+    automaton: Any  # ahocorasick.Automaton: lower-cased surface form -> _Entry
     group_ids: Mapping[str, int]
     pairs_by_predicate: Mapping[int, tuple[Pair, ...]]
     phrases: Mapping[int, Phrase]
     marker_ids: Mapping[str, int]
+    cue_groups: frozenset[int]  # groups that can complete a cue: phrases and predicates
     pair_window: int
     negation_after_window: int
     negation_before_window: int
@@ -208,39 +208,6 @@ def expand_term(term: str) -> list[str]:
 def normalise_key(text: str) -> str:
     """The lookup key of a term or a matched text: lower case, no spaces."""
     return "".join(text.split()).lower()
-
-
-def _trie_regex(terms: Iterable[str]) -> str:
-    """One regex matching any of `terms` (longest first), shaped as a trie for speed."""
-    root: dict[str, Any] = {}
-    for term in terms:
-        node = root
-        for ch in term:
-            atom = " " if ch.isspace() else ch
-            node = node.setdefault(atom, {})
-        node[""] = True
-    return _node_regex(root)
-
-
-def _node_regex(node: dict[str, Any]) -> str:
-    terminal = "" in node
-    alts: list[str] = []
-    singles: list[str] = []
-    for atom in sorted(k for k in node if k):
-        child = node[atom]
-        piece = r"\s?" if atom == " " else re.escape(atom)
-        if child == {"": True} and atom != " ":
-            singles.append(piece)
-        else:
-            alts.append(piece + _node_regex(child))
-    if singles:
-        alts.append(singles[0] if len(singles) == 1 else "[" + "".join(singles) + "]")
-    if not alts:
-        return ""
-    body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-    if terminal:
-        return "(?:" + body + ")?"
-    return body
 
 
 def _validate(model: type[_Model], path: str, doc: Mapping[str, Any]) -> Any:
@@ -369,17 +336,27 @@ class _Builder:
             self.gid(name)
         for m in MARKERS:
             self.gid("!" + m)
-        forms = sorted(self.term_forms.values(), key=len, reverse=True)
-        pattern = re.compile(_trie_regex(forms) or r"(?!x)x", re.IGNORECASE)
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
+        for key, form in self.term_forms.items():
+            entry = _Entry(
+                groups=tuple(sorted(self.term_groups[key])),
+                left_bounded=key in self.left_bounded,
+                latin_left=_latin(form[0]),
+                latin_right=_latin(form[-1]),
+            )
+            # A space in a Korean term matches one space or none (spacing varies there).
+            variants = {form} if form.isascii() else {form, form.replace(" ", "")}
+            for variant in variants:
+                automaton.add_word(variant, (len(variant), entry))
+        automaton.make_automaton()
         return CompiledLanguage(
             lang=self.lang,
-            pattern=pattern,
-            term_groups={k: tuple(sorted(v)) for k, v in self.term_groups.items()},
-            left_bounded=frozenset(self.left_bounded),
+            automaton=automaton,
             group_ids=dict(self.group_ids),
             pairs_by_predicate={k: tuple(v) for k, v in self.pairs.items()},
             phrases=dict(self.phrases),
             marker_ids={m: self.group_ids["!" + m] for m in MARKERS},
+            cue_groups=frozenset(self.pairs) | frozenset(self.phrases),
             pair_window=self.windows[0],
             negation_after_window=self.windows[1],
             negation_before_window=self.windows[2],
@@ -396,6 +373,14 @@ def compile_language(lang: str, files: list[tuple[str, LanguageFile]]) -> Compil
     for path, lf in files:
         builder.add_pairs(path, lf, known)
     return builder.build()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    groups: tuple[int, ...]
+    left_bounded: bool
+    latin_left: bool
+    latin_right: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,28 +412,33 @@ def _latin(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
 
+def _lower(text: str) -> str:
+    """Lower case with offsets kept (a few characters grow when lower-cased)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
 def scan(lang: CompiledLanguage, text: str) -> list[TermMatch]:
-    """Every term of `lang` in `text`, left to right, word boundaries checked."""
-    out: list[TermMatch] = []
-    groups_of = lang.term_groups
+    """Every term of `lang` in `text`: leftmost-longest, non-overlapping, boundaries checked."""
+    found: list[tuple[int, int, _Entry]] = []
     n = len(text)
-    for m in lang.pattern.finditer(text):
-        s, e = m.span()
-        if s == e:
+    for last, (length, entry) in lang.automaton.iter(_lower(text)):
+        end = last + 1
+        start = end - length
+        if entry.latin_left and start > 0 and _latin(text[start - 1]):
             continue
-        surface = m.group(0)
-        key = "".join(surface.split()).lower()
-        groups = groups_of.get(key)
-        if groups is None:
+        if entry.latin_right and end < n and _latin(text[end]):
             continue
-        first, last = surface[0], surface[-1]
-        if _latin(first) and s > 0 and _latin(text[s - 1]):
+        if entry.left_bounded and start > 0 and text[start - 1].isalnum():
             continue
-        if _latin(last) and e < n and _latin(text[e]):
-            continue
-        if key in lang.left_bounded and s > 0:
-            prev = text[s - 1]
-            if prev.isalnum():
-                continue
-        out.append(TermMatch(s, e, groups))
+        found.append((start, -end, entry))
+    found.sort(key=lambda f: (f[0], f[1]))
+    out: list[TermMatch] = []
+    reach = 0
+    for start, neg_end, entry in found:
+        if start >= reach:
+            out.append(TermMatch(start, -neg_end, entry.groups))
+            reach = -neg_end
     return out

@@ -109,6 +109,7 @@ class _Clause:
     start: int
     end: int
     tokens: tuple[TermMatch, ...]
+    has_cue: bool  # a phrase or a predicate is in it (most clauses of a long text have none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,9 @@ def _clauses(
     out = []
     for a, b in itertools.pairwise(cuts):
         if b > a:
-            out.append(_Clause(a, b, tuple(t for t in tokens if a <= t.start < b)))
+            inside = tuple(t for t in tokens if a <= t.start < b)
+            has_cue = any(g in lang.cue_groups for t in inside for g in t.groups)
+            out.append(_Clause(a, b, inside, has_cue))
     return tuple(out)
 
 
@@ -426,6 +429,8 @@ def _weigh_clause(
     clause: _Clause,
     mentions: list[_Mention],
 ) -> None:
+    if not clause.has_cue:
+        return
     lang, w = ctx.lang, ctx.weights
     tokens = _clause_tokens(clause, mentions, lang)
     mk = lang.marker_ids
