@@ -20,6 +20,7 @@ from monitor.store import open_store
 from tests.conftest import FakeClock
 from tests.fakes.alerts import T0, analysis, article, bearish_nvidia, nvda, rule
 from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.slack_server import FakeSlack
 
 WIRE = "[속보] 딥시크 충격에 엔비디아 주가 급락"
 UPDATE = "[종합] 딥시크 충격에 엔비디아 주가 급락…AI 칩 수요 논란"
@@ -86,14 +87,17 @@ async def test_copies_in_later_polls_join_the_story_without_a_new_alert(store, c
     third = await again.build([c])
     await commit(store, *third)
 
-    assert len(first[1]) == 2 and second[1] == [] and third[1] == []
+    key = first[1][0].alert.key
+    assert [e.alert.edit_of for e in first[1]] == [None, None]
+    # later copies only queue updates of the message already posted
+    assert [(e.alert.edit_of, e.dedupe_key) for e in second[1]] == [(key, f"{key}+2")] * 2
+    assert [len(e.alert.sources) for e in third[1]] == [3, 3]
     [record] = await store.recent_stories(T0 - timedelta(days=1))
     assert [s["feed"] for s in record.sources] == [
         "yonhap-economy",
         "hankyung-it",
         "gnews-ko-nvidia",
     ]
-    assert len(await store.list_outbox()) == 2  # one row per destination, no more
 
 
 async def test_a_later_version_with_new_figures_is_a_new_alert(store, clock):
@@ -189,3 +193,32 @@ async def test_three_feeds_reach_discord_as_one_message(store, clock):
     fields = {f["name"]: f["value"] for f in body["embeds"][0]["fields"]}
     sources = fields["Sources (3)"]
     assert "연합뉴스" in sources and "한국경제" in sources and "Google 뉴스" in sources
+
+
+async def test_a_copy_in_a_later_poll_edits_the_discord_message_and_never_pings_twice(store, clock):
+    notifiers = [
+        NotifierConfig(name="desk", kind="discord", url_env="D"),
+        NotifierConfig(name="team", kind="slack", url_env="S"),
+    ]
+    builder = AlertBuilder(config=config(*notifiers), store=store, clock=clock)
+    a, b, c = three_copies(clock)
+    async with FakeDiscord() as discord, FakeSlack() as slack, aiohttp.ClientSession() as s:
+        urls = {"desk": discord.url, "team": slack.url}
+        d = Dispatcher(
+            store,
+            {n.name: make_notifier(n, s, urls[n.name]) for n in notifiers},
+            SystemClock(),
+            "test",
+            settings=DispatchSettings(idle_s=0.02),
+        )
+        for copy in (a, b, c):
+            await commit(store, *await builder.build([copy]))
+            clock.advance(300)
+            assert await d.drain(5.0) == 0
+
+    assert [r.method for r in discord.received] == ["POST", "PATCH", "PATCH"]
+    [message] = discord.messages.values()
+    fields = {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
+    assert "Google 뉴스" in fields["Sources (3)"] and "한국경제" in fields["Sources (3)"]
+    assert message["embeds"][0]["title"] == "[속보] 딥시크 충격에 엔비디아 주가 급락"
+    assert len(slack.received) == 1  # Slack cannot edit: the update is skipped, not re-sent

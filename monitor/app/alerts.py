@@ -4,8 +4,10 @@
 article that matched a rule it finds the story it belongs to (recent stories
 from the store plus those this builder created moments ago), and only a story
 seen for the first time becomes an alert, routed to its destinations and
-keyed by story so each destination gets it once. Copies of a known story only
-add their source to the story record. Both go back to the poller, which
+keyed by story so each destination gets it once. A copy of a known story adds
+its source to the story record and queues an update (`edit_of`) that lets a
+destination able to edit (Discord) list the new source on the message it
+already posted; the others skip it. Both go back to the poller, which
 commits them in the transaction that marks the articles seen.
 """
 
@@ -27,6 +29,7 @@ from monitor.core.routing import (
     highest_severity,
     parse_quiet_hours,
     route,
+    targets,
 )
 from monitor.core.stories import Story, display_title, find_story, new_story
 from monitor.logs import get_logger
@@ -133,6 +136,7 @@ class AlertBuilder:
             known[key] = _merge(known.get(key), mine)
         touched: dict[str, Story] = {}
         fresh: dict[str, _NewStory] = {}
+        grown: dict[str, Analysis] = {}  # known stories that gained a source
         for analysis in matched:
             art = analysis.article
             ref = source_of(art)
@@ -145,10 +149,13 @@ class AlertBuilder:
                     fresh[story.key] = _NewStory(story, analysis)
             else:
                 story = found.with_source(ref)
+                if story is not found and story.key not in fresh:
+                    grown[story.key] = analysis
             known[story.key] = touched[story.key] = story
             if story.key in fresh:
                 fresh[story.key].story = story
         entries = [e for item in fresh.values() for e in self._route(item, now)]
+        entries += [e for key, an in grown.items() for e in self._update(known[key], an, now)]
         for story in touched.values():
             self._provisional[story.key] = story
         joined = len(matched) - len(fresh)
@@ -201,6 +208,20 @@ class AlertBuilder:
             return []
         alert = self._alert(item.story, analysis, now)
         return [NewOutboxEntry(d, alert, item.story.key) for d in wanted]
+
+    def _update(self, story: Story, analysis: Analysis, now: datetime) -> list[NewOutboxEntry]:
+        """Entries that let a destination edit its message to list the story's new sources."""
+        update = Alert(
+            kind="news",
+            key=story.key,
+            title=display_title(analysis.article.title),
+            created_at=now,
+            sources=story.sources,
+            edit_of=story.key,
+        )
+        names = targets(analysis.rules, [d.name for d in self._destinations])
+        key = f"{story.key}+{len(story.sources)}"
+        return [NewOutboxEntry(d, update, key) for d in names]
 
     def _alert(self, story: Story, analysis: Analysis, now: datetime) -> Alert:
         art = analysis.article

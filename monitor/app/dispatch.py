@@ -15,9 +15,10 @@ held briefly and folded into one digest message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,12 +34,13 @@ from monitor.core.models import Alert
 from monitor.core.redact import redact
 from monitor.core.routing import Destination, make_digest, plan_digest
 from monitor.logs import get_logger
-from monitor.ports import DestinationState, Notifier, OutboxEntry, Store
+from monitor.ports import Delivery, DestinationState, Notifier, OutboxEntry, Store
 
 log = get_logger(__name__)
 
 # (destination, outcome, alert, seconds from enqueue to delivery when sent); outcome is
 # one of sent, retry, rejected, gone, failed.
+MESSAGES_KEPT = 5000
 ResultHook = Callable[[str, str, Alert, float | None], None]
 
 
@@ -107,6 +109,8 @@ class Dispatcher:
         self._flush = False  # when draining, held digests go out at once
         self._wake = asyncio.Event()
         self._on_result = on_result
+        # (destination, dedupe key) -> (message ref, alert shown): what updates can edit.
+        self._messages: OrderedDict[tuple[str, str], tuple[str, Alert]] = OrderedDict()
 
     # ------------------------------------------------------------------ public
 
@@ -172,19 +176,50 @@ class Dispatcher:
             await self._fail_all(entries, f"destination broken: {state.reason or 'gone'}")
             return
         entries.sort(key=lambda e: e.id)
-        singles, folded = self._split(name, entries)
+        edits = [e for e in entries if e.alert.edit_of]
+        singles, folded = self._split(name, [e for e in entries if not e.alert.edit_of])
         pending = list(singles)
         while pending:
             entry = pending.pop(0)
             outcome = await self._send(name, notifier, entry.alert, [entry])
             if outcome == "gone":
-                await self._fail_all(pending + folded, "destination gone")
+                await self._fail_all(pending + folded + edits, "destination gone")
                 return
             if outcome == "deferred":
-                await self._defer(pending + folded, name)
+                await self._defer(pending + folded + edits, name)
                 return
         if folded:
             await self._send_digest(name, notifier, folded)
+        for entry in edits:
+            if await self._edit(name, notifier, entry) in ("gone", "deferred"):
+                await self._defer(edits[edits.index(entry) + 1 :], name)
+                return
+
+    async def _edit(self, name: str, notifier: Notifier, entry: OutboxEntry) -> str:
+        """Replace an earlier message with the alert it showed plus the update's sources.
+
+        Skipped (marked sent, nothing posted) when the destination cannot edit or
+        this process did not post the original: an update is never worth a second ping.
+        """
+        key = entry.alert.edit_of or ""
+        found = self._messages.get((name, key))
+        if not notifier.can_edit or found is None:
+            await self._store.mark_sent(entry.id, self._clock.now(), None)
+            log.debug(
+                "edit_skipped",
+                destination=name,
+                key=key,
+                reason="cannot edit" if not notifier.can_edit else "original unknown",
+            )
+            return "skipped"
+        ref, original = found
+        edited = dataclasses.replace(original, sources=entry.alert.sources)
+        outcome = await self._send(
+            name, notifier, edited, [entry], action=lambda: notifier.edit(ref, edited)
+        )
+        if outcome == "sent":
+            self._remember(name, key, ref, edited)
+        return outcome
 
     def _split(
         self, name: str, entries: list[OutboxEntry]
@@ -228,7 +263,12 @@ class Dispatcher:
         await self._send(name, notifier, digest, folded)
 
     async def _send(
-        self, name: str, notifier: Notifier, alert: Alert, rows: Sequence[OutboxEntry]
+        self,
+        name: str,
+        notifier: Notifier,
+        alert: Alert,
+        rows: Sequence[OutboxEntry],
+        action: Callable[[], Awaitable[Delivery]] | None = None,
     ) -> str:
         """Send one message covering `rows`; record the outcome. Returns
         'sent', 'retry', 'rejected', 'gone' or 'deferred'."""
@@ -239,7 +279,7 @@ class Dispatcher:
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            delivery = await notifier.send(alert)
+            delivery = await (action() if action is not None else notifier.send(alert))
         except RetryableDeliveryError as e:
             pace.record(self._clock.monotonic())
             await self._retry(name, rows, e)
@@ -263,10 +303,14 @@ class Dispatcher:
             return "retry"
         pace.record(self._clock.monotonic())
         now = self._clock.now()
-        self._recent.setdefault(name, []).append(now.timestamp())
-        self._trim_recent(name, now.timestamp())
+        if action is None:  # an edit pings nobody: it does not count towards a digest
+            self._recent.setdefault(name, []).append(now.timestamp())
+            self._trim_recent(name, now.timestamp())
         for r in rows:
             await self._store.mark_sent(r.id, now, delivery.message_ref)
+        if action is None and delivery.message_ref and len(rows) == 1 and alert.kind != "digest":
+            self._remember(name, rows[0].dedupe_key, delivery.message_ref, alert)
+        for r in rows:
             self._report(name, "sent", r.alert, (now - r.created_at).total_seconds())
         log.info(
             "alert_delivered",
@@ -356,6 +400,12 @@ class Dispatcher:
             await self._store.save_destination(state)
 
     # ------------------------------------------------------------------ helpers
+
+    def _remember(self, name: str, key: str, ref: str, alert: Alert) -> None:
+        self._messages[(name, key)] = (ref, alert)
+        self._messages.move_to_end((name, key))
+        while len(self._messages) > MESSAGES_KEPT:
+            self._messages.popitem(last=False)
 
     def _report(self, name: str, outcome: str, alert: Alert, latency_s: float | None) -> None:
         if self._on_result is None:
