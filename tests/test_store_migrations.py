@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from pathlib import Path
 
 import asyncpg
@@ -14,7 +13,7 @@ from monitor.core.errors import StoreError
 from monitor.store import migrations, open_store, split_schema, sqlite_path
 from monitor.store.migrations import Migration
 from monitor.store.postgres import PostgresStore
-from tests.fakes.store_worker import STARTUP_S, results, spawn
+from tests.fakes.store_worker import results, spawn, start_together
 from tests.fakes.stores import T0, entry, feed, seen, store_url
 
 __all__ = ["store_url"]
@@ -58,8 +57,9 @@ async def test_several_stores_opening_at_once_migrate_once(store_url: str) -> No
 
 
 async def test_three_processes_opening_a_fresh_database_do_not_race(store_url: str) -> None:
-    start = time.time() + STARTUP_S
-    got = await results([spawn("open", store_url, f"p{i}", str(start)) for i in range(3)])
+    procs = [spawn("open", store_url, f"p{i}") for i in range(3)]
+    await start_together(procs)
+    got = await results(procs)
     assert [r["version"] for r in got] == [LATEST] * 3
     assert await versions(store_url) == list(range(1, LATEST + 1))
 

@@ -7,17 +7,16 @@ import itertools
 import os
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 from monitor.store import open_store
 from tests.fakes.store_worker import (
     ALERTS_PER_POLL,
     ITEMS_PER_POLL,
-    STARTUP_S,
     poll_name,
     results,
     spawn,
+    start_together,
 )
 from tests.fakes.stores import T0, entry, feed, store_url
 
@@ -27,8 +26,8 @@ __all__ = ["store_url"]
 async def test_three_processes_never_send_one_outbox_row_twice(store_url: str) -> None:
     async with open_store(store_url) as s:
         ids = await s.commit_poll(feed("f"), [], [], [entry("desk", f"k{i}") for i in range(600)])
-    start = time.time() + STARTUP_S
-    procs = [spawn("claim-outbox", store_url, f"proc-{i}", str(start)) for i in range(3)]
+    procs = [spawn("claim-outbox", store_url, f"proc-{i}") for i in range(3)]
+    await start_together(procs)
     got = await results(procs)
 
     claimed = [i for r in got for i in r["claimed"]]
@@ -43,8 +42,8 @@ async def test_three_processes_never_send_one_outbox_row_twice(store_url: str) -
 async def test_three_processes_never_poll_one_feed_at_once(store_url: str) -> None:
     async with open_store(store_url):
         pass  # migrate once up front, so the children's startup is comparable
-    start = time.time() + STARTUP_S
-    procs = [spawn("claim-feeds", store_url, f"proc-{i}", str(start), "1.0", "6") for i in range(3)]
+    procs = [spawn("claim-feeds", store_url, f"proc-{i}", "0.5", "6") for i in range(3)]
+    await start_together(procs)
     got = await results(procs)
 
     by_feed: dict[str, list[tuple[float, float, str]]] = {}
@@ -75,9 +74,9 @@ async def test_a_writer_killed_mid_commit_leaves_only_whole_polls(tmp_path: Path
         os.kill(p.pid, signal.SIGKILL)
         await asyncio.to_thread(p.wait, 10)
         assert p.returncode == -signal.SIGKILL
-        p.stdout.close()
-        if p.stderr is not None:
-            p.stderr.close()
+        for pipe in (p.stdin, p.stdout, p.stderr):
+            if pipe is not None:
+                pipe.close()
 
     async with open_store(url) as s:
         states = {st.name: st for st in await s.load_feed_states()}

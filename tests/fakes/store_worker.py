@@ -1,15 +1,17 @@
 """A separate OS process that works on a store, for the multi-process tests.
 
-`spawn(...)` starts one from a test and `results(...)` collects what each printed.
+`spawn(...)` starts one from a test, `start_together(...)` releases a group at
+once, and `results(...)` collects what each printed.
 
-    python -m tests.fakes.store_worker claim-outbox URL OWNER START
-    python -m tests.fakes.store_worker claim-feeds  URL OWNER START SECONDS N_FEEDS
+    python -m tests.fakes.store_worker claim-outbox URL OWNER
+    python -m tests.fakes.store_worker claim-feeds  URL OWNER SECONDS N_FEEDS
+    python -m tests.fakes.store_worker open         URL OWNER
     python -m tests.fakes.store_worker write        URL FIRST
-    python -m tests.fakes.store_worker open         URL OWNER START
 
-The claimers wait until wall-clock time START so that every process begins
-together, then print one JSON line with what they held. `write` commits polls
-without pause, printing `committed K` after each commit returns, until killed.
+All but `write` print `ready` once set up and wait for a `go` line on stdin, so
+that a group starts together however slowly each one started; they end with one
+JSON line. `write` commits polls without pause, printing `committed K` after
+each commit returns, until killed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from monitor.store import open_store
 from tests.fakes.stores import T0, entry, feed, seen, story
 
 REPO = Path(__file__).resolve().parents[2]
-STARTUP_S = 1.5  # time for the children to import and connect before they start together
 ITEMS_PER_POLL = 40
 ALERTS_PER_POLL = 2
 
@@ -37,10 +38,23 @@ def spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.store_worker", *args],
         cwd=REPO,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+async def start_together(procs: list[subprocess.Popen[str]]) -> None:
+    """Wait until every worker is ready, then tell them all to go."""
+    for p in procs:
+        assert p.stdout is not None
+        line = await asyncio.to_thread(p.stdout.readline)
+        assert line.strip() == "ready", line or (p.stderr.read() if p.stderr else "")
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
 
 
 async def results(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
@@ -57,14 +71,17 @@ def poll_name(k: int) -> str:
     return f"feed-{k:05d}"
 
 
-async def wait_until(start: float) -> None:
-    await asyncio.sleep(max(0.0, start - time.time()))
+async def ready_set_go() -> None:
+    print("ready", flush=True)
+    line = await asyncio.to_thread(sys.stdin.readline)
+    if line.strip() != "go":
+        raise SystemExit(f"expected go, got {line!r}")
 
 
-async def claim_outbox(url: str, owner: str, start: float) -> None:
+async def claim_outbox(url: str, owner: str) -> None:
     claimed: list[int] = []
     async with open_store(url, instance_id=owner) as s:
-        await wait_until(start)
+        await ready_set_go()
         while batch := await s.claim_outbox(owner, T0, 3, 300):
             for e in batch:
                 claimed.append(e.id)
@@ -72,11 +89,11 @@ async def claim_outbox(url: str, owner: str, start: float) -> None:
     print(json.dumps({"owner": owner, "claimed": claimed}), flush=True)
 
 
-async def claim_feeds(url: str, owner: str, start: float, seconds: float, n: int) -> None:
+async def claim_feeds(url: str, owner: str, seconds: float, n: int) -> None:
     names = [f"feed-{i}" for i in range(n)]
     held: list[tuple[str, float, float]] = []
     async with open_store(url, instance_id=owner) as s:
-        await wait_until(start)
+        await ready_set_go()
         deadline = time.time() + seconds
         while time.time() < deadline:
             for name in await s.claim_feeds(owner, names, T0, 300):
@@ -101,9 +118,9 @@ async def write(url: str, first: int) -> None:
             print(f"committed {k}", flush=True)
 
 
-async def open_at(url: str, owner: str, start: float) -> None:
+async def open_at(url: str, owner: str) -> None:
     s = open_store(url, instance_id=owner)
-    await wait_until(start)
+    await ready_set_go()
     async with s:
         version = await s.schema_version()
     print(json.dumps({"owner": owner, "version": version}), flush=True)
@@ -112,11 +129,11 @@ async def open_at(url: str, owner: str, start: float) -> None:
 def main(argv: list[str]) -> None:
     mode, url, *rest = argv
     if mode == "claim-outbox":
-        asyncio.run(claim_outbox(url, rest[0], float(rest[1])))
+        asyncio.run(claim_outbox(url, rest[0]))
     elif mode == "claim-feeds":
-        asyncio.run(claim_feeds(url, rest[0], float(rest[1]), float(rest[2]), int(rest[3])))
+        asyncio.run(claim_feeds(url, rest[0], float(rest[1]), int(rest[2])))
     elif mode == "open":
-        asyncio.run(open_at(url, rest[0], float(rest[1])))
+        asyncio.run(open_at(url, rest[0]))
     elif mode == "write":
         asyncio.run(write(url, int(rest[0])))
     else:
