@@ -117,6 +117,7 @@ async def test_discord_trims_oversized_alerts_instead_of_being_refused(session) 
     ("script", "error", "retry_after"),
     [
         ("rate_limit", RetryableDeliveryError, 1.5),
+        ("rate_limit_without_via", RetryableDeliveryError, 1.5),
         ("server_error", RetryableDeliveryError, None),
         ("gone", DestinationGoneError, None),
     ],
@@ -125,8 +126,8 @@ async def test_discord_answers_map_to_the_error_tree_in_one_request(
     session, script: str, error: type[Exception], retry_after: float | None
 ) -> None:
     async with FakeDiscord() as fake:
-        if script == "rate_limit":
-            fake.rate_limit_next(1, retry_after=1.5, via=True)
+        if script.startswith("rate_limit"):
+            fake.rate_limit_next(1, retry_after=1.5, via=script == "rate_limit")
         elif script == "server_error":
             fake.fail_next(1, 502)
         else:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from monitor.config import DispatchConfig
 from monitor.core.clock import Clock
 from monitor.core.errors import (
     DeliveryError,
@@ -54,6 +55,13 @@ class DispatchSettings:
     max_attempts: int = 0  # 0: retry for ever
     digest_hold_s: float = 10.0  # a folded burst waits this long for the rest of itself
     margin: float = 1.05  # keep a little under a destination's declared rate
+
+    @classmethod
+    def from_config(cls, dispatch: DispatchConfig, lease_s: float = 120.0) -> DispatchSettings:
+        """Settings from `[dispatch]` (max_attempts, max_backoff) and `[store] lease`."""
+        return cls(
+            lease_s=lease_s, max_attempts=dispatch.max_attempts, max_backoff_s=dispatch.max_backoff
+        )
 
 
 class _Pace:
@@ -127,6 +135,9 @@ class Dispatcher:
             except StoreError as e:
                 log.error("dispatch_store_error", error=redact(str(e)))
                 handled = 0
+            except Exception as e:  # keep delivering: claimed rows come back when leases expire
+                log.error("dispatch_failed", error=redact(repr(e)), exc_info=True)
+                handled = 0
             if handled == 0:
                 await self._idle(stop)
 
@@ -159,7 +170,12 @@ class Dispatcher:
         groups: dict[str, list[OutboxEntry]] = {}
         for e in entries:
             groups.setdefault(e.destination, []).append(e)
-        await asyncio.gather(*(self._deliver_group(d, g) for d, g in groups.items()))
+        results = await asyncio.gather(
+            *(self._deliver_group(d, g) for d, g in groups.items()), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:  # every group has finished; surface the first failure to the caller
+            raise errors[0]
         return len(entries)
 
     # ------------------------------------------------------------------ per destination
