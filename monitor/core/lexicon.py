@@ -421,24 +421,25 @@ def _lower(text: str) -> str:
 
 
 def scan(lang: CompiledLanguage, text: str) -> list[TermMatch]:
-    """Every term of `lang` in `text`: leftmost-longest, non-overlapping, boundaries checked."""
-    found: list[tuple[int, int, _Entry]] = []
+    """Every term of `lang` in `text`: leftmost-longest, non-overlapping, boundaries checked.
+
+    The automaton picks the longest term at each place; a term that fails its word
+    boundary (`fell` in `fellow`) is dropped.
+    """
+    out: list[TermMatch] = []
     n = len(text)
-    for last, (length, entry) in lang.automaton.iter(_lower(text)):
+    for last, (length, entry) in lang.automaton.iter_long(_lower(text)):
         end = last + 1
         start = end - length
-        if entry.latin_left and start > 0 and _latin(text[start - 1]):
-            continue
-        if entry.latin_right and end < n and _latin(text[end]):
-            continue
-        if entry.left_bounded and start > 0 and text[start - 1].isalnum():
-            continue
-        found.append((start, -end, entry))
-    found.sort(key=lambda f: (f[0], f[1]))
-    out: list[TermMatch] = []
-    reach = 0
-    for start, neg_end, entry in found:
-        if start >= reach:
-            out.append(TermMatch(start, -neg_end, entry.groups))
-            reach = -neg_end
+        if start > 0:
+            prev = text[start - 1]
+            if (entry.latin_left and prev.isascii() and prev.isalnum()) or (
+                entry.left_bounded and prev.isalnum()
+            ):
+                continue
+        if entry.latin_right and end < n:
+            nxt = text[end]
+            if nxt.isascii() and nxt.isalnum():
+                continue
+        out.append(TermMatch(start, end, entry.groups))
     return out

@@ -76,6 +76,8 @@ _HEADLINE_BREAK = re.compile(r"\s*(?:…+|\.{3,}|;|\s-\s|\s\|\s)\s*")
 
 def _is_abbreviation(text: str, dot: int) -> bool:
     """Whether the period at `dot` closes an abbreviation rather than a sentence."""
+    if dot == 0 or not text[dot - 1].isascii() or not text[dot - 1].isalpha():
+        return False  # "다.", "17%.", "$5." end sentences
     m = _WORD_BEFORE.search(text, max(0, dot - 12), dot)
     if m is None:
         return False

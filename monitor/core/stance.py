@@ -25,8 +25,8 @@ How a stance is reached:
 
 from __future__ import annotations
 
-import itertools
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -105,25 +105,75 @@ class StanceReport:
 
 
 @dataclass(frozen=True, slots=True)
-class _Clause:
-    start: int
-    end: int
+class _Text:
+    """One scanned field (headline or body): its terms, sentences and clause cuts."""
+
+    text: str
     tokens: tuple[TermMatch, ...]
-    has_cue: bool  # a phrase or a predicate is in it (most clauses of a long text have none)
-
-
-@dataclass(frozen=True, slots=True)
-class _Sentence:
-    span: Span
-    clauses: tuple[_Clause, ...]
-    markers: frozenset[int]  # marker group ids present anywhere in the sentence
+    starts: tuple[int, ...]  # token starts, for bisect
+    sentences: tuple[Span, ...]
+    sentence_starts: tuple[int, ...]
+    cuts: tuple[int, ...]  # clause starts (every sentence start among them), then len(text)
+    cue_tokens: tuple[int, ...]  # indexes of tokens that can complete a cue
 
 
 @dataclass(frozen=True, slots=True)
 class _Scanned:
     lang: CompiledLanguage
-    title: tuple[_Sentence, ...]  # one sentence: the whole headline, clauses per headline part
-    body: tuple[_Sentence, ...]
+    title: _Text
+    body: _Text
+
+
+_MIN_CLAUSE = 16  # characters: a comma sooner than this sets off a topic or a list item
+
+
+def _between_digits(text: str, i: int) -> bool:
+    return 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
+
+
+def _scan_text(lang: CompiledLanguage, text: str, spans: list[Span], parts: list[Span]) -> _Text:
+    """Scan `text`; `spans` are its sentences, `parts` extra clause starts (headline parts)."""
+    tokens = scan(lang, text)
+    boundary = lang.marker_ids["boundary"]
+    cue_groups = lang.cue_groups
+    cut_set = {s.start for s in spans} | {p.start for p in parts}
+    sentence_starts = [s.start for s in spans]
+    cues: list[int] = []
+    last_cut = 0
+    si = 0
+    n_sentences = len(sentence_starts)
+    for k, t in enumerate(tokens):
+        groups = t.groups
+        for g in groups:
+            if g in cue_groups:
+                cues.append(k)
+                break
+        if boundary in groups:
+            while si < n_sentences and sentence_starts[si] <= t.start:
+                last_cut = max(last_cut, sentence_starts[si])
+                si += 1
+            if text[t.start : t.end] == "," and (
+                # "1,000" is a number; "엔비디아, 장중 7% 반등" and "Meta, Microsoft and
+                # Google" set off a topic or a list item, not a clause.
+                _between_digits(text, t.start) or t.start - last_cut < _MIN_CLAUSE
+            ):
+                continue
+            cut_set.add(t.start)
+            last_cut = t.start
+    cut_set.discard(len(text))
+    cuts = sorted(cut_set)
+    if not cuts or cuts[0] != 0:
+        cuts.insert(0, 0)
+    cuts.append(len(text))
+    return _Text(
+        text=text,
+        tokens=tuple(tokens),
+        starts=tuple(t.start for t in tokens),
+        sentences=tuple(spans),
+        sentence_starts=tuple(sentence_starts),
+        cuts=tuple(cuts),
+        cue_tokens=tuple(cues),
+    )
 
 
 def _choose_language(article: Article, lexicon: Lexicon) -> CompiledLanguage | None:
@@ -133,82 +183,31 @@ def _choose_language(article: Article, lexicon: Lexicon) -> CompiledLanguage | N
     return next(iter(langs.values()), None)
 
 
-def _clauses(
-    lang: CompiledLanguage, text: str, span: Span, tokens: list[TermMatch]
-) -> tuple[_Clause, ...]:
-    boundary = lang.marker_ids["boundary"]
-    cuts = [span.start]
-    for t in tokens:
-        if boundary in t.groups and t.start > span.start:
-            if text[t.start : t.end] == "," and (
-                # A comma between digits is a thousands separator, not a clause break;
-                # after a short stretch it sets off a topic or a list item
-                # ("엔비디아, 장중 7% 반등", "Meta, Microsoft and Google raised capex").
-                _between_digits(text, t.start) or t.start - cuts[-1] < _MIN_CLAUSE
-            ):
-                continue
-            cuts.append(t.start)
-    cuts.append(span.end)
-    out = []
-    for a, b in itertools.pairwise(cuts):
-        if b > a:
-            inside = tuple(t for t in tokens if a <= t.start < b)
-            has_cue = any(g in lang.cue_groups for t in inside for g in t.groups)
-            out.append(_Clause(a, b, inside, has_cue))
-    return tuple(out)
-
-
-_MIN_CLAUSE = 16  # characters
-
-
-def _between_digits(text: str, i: int) -> bool:
-    return 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
-
-
-def _sentences(
-    lang: CompiledLanguage, text: str, spans: list[Span], tokens: list[TermMatch]
-) -> tuple[_Sentence, ...]:
-    out = []
-    i = 0
-    for span in spans:
-        while i < len(tokens) and tokens[i].start < span.start:
-            i += 1
-        j = i
-        while j < len(tokens) and tokens[j].start < span.end:
-            j += 1
-        inside = tokens[i:j]
-        markers = frozenset(g for t in inside for g in t.groups)
-        out.append(_Sentence(span, _clauses(lang, text, span, inside), markers))
-        i = j
-    return tuple(out)
-
-
 def _scan_article(article: Article, lang: CompiledLanguage, cache: ScanCache) -> _Scanned:
     body = article.text
     key = (lang.lang, article.title, body)
     cached = cache.get(key)
     if isinstance(cached, _Scanned):
         return cached
-    title_tokens = scan(lang, article.title)
-    title_spans = split_headline(article.title)
-    title_clauses: list[_Clause] = []
-    for part in title_spans:
-        inside = [t for t in title_tokens if part.start <= t.start < part.end]
-        title_clauses.extend(_clauses(lang, article.title, part, inside))
-    whole = Span(0, len(article.title), article.title)
-    title = (
-        (
-            _Sentence(
-                whole, tuple(title_clauses), frozenset(g for t in title_tokens for g in t.groups)
-            ),
-        )
-        if article.title
-        else ()
+    title = article.title
+    title_spans = [Span(0, len(title), title)] if title else []
+    result = _Scanned(
+        lang,
+        _scan_text(lang, title, title_spans, split_headline(title)),
+        _scan_text(lang, body, split_sentences(body), []),
     )
-    body_tokens = scan(lang, body)
-    result = _Scanned(lang, title, _sentences(lang, body, split_sentences(body), body_tokens))
     cache.put(key, result)
     return result
+
+
+def _groups_between(t: _Text, start: int, end: int) -> set[int]:
+    lo = bisect_left(t.starts, start)
+    hi = bisect_left(t.starts, end)
+    return {g for tok in t.tokens[lo:hi] for g in tok.groups}
+
+
+def _sentence_index(t: _Text, pos: int) -> int:
+    return max(0, bisect_right(t.sentence_starts, pos) - 1)
 
 
 # ---------------------------------------------------------------------------
@@ -216,6 +215,7 @@ def _scan_article(article: Article, lang: CompiledLanguage, cache: ScanCache) ->
 
 
 _TARGET, _DRIVER, _COMPANY = 1, 2, 3
+_TARGET_TOKEN = -1  # group id given to target mention tokens (never a lexicon group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,21 +246,34 @@ def _locate(hit: Hit, text: str) -> tuple[int, int] | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Mentions:
+    items: tuple[_Mention, ...]  # sorted by start
+    starts: tuple[int, ...]
+
+    def between(self, start: int, end: int) -> tuple[_Mention, ...]:
+        return self.items[bisect_left(self.starts, start) : bisect_left(self.starts, end)]
+
+
 def _mentions(
     article: Article, target: str, hits: Sequence[Hit], roles: EntityRoles
-) -> tuple[list[_Mention], list[_Mention]]:
-    title: list[_Mention] = []
-    body: list[_Mention] = []
+) -> tuple[_Mentions, _Mentions]:
+    found: dict[str, list[_Mention]] = {"title": [], "body": []}
     for hit in hits:
         kind = _mention_kind(hit.entity, target, roles)
         if kind is None:
             continue
         text = article.title if hit.field == "title" else article.text
         where = _locate(hit, text)
-        if where is None:
-            continue
-        (title if hit.field == "title" else body).append(_Mention(where[0], where[1], kind))
-    return title, body
+        if where is not None:
+            found["title" if hit.field == "title" else "body"].append(
+                _Mention(where[0], where[1], kind)
+            )
+    out = []
+    for fld in ("title", "body"):
+        items = tuple(sorted(found[fld], key=lambda m: m.start))
+        out.append(_Mentions(items, tuple(m.start for m in items)))
+    return out[0], out[1]
 
 
 @dataclass(slots=True)
@@ -268,7 +281,6 @@ class _Tally:
     pos: float = 0.0
     neg: float = 0.0
     price: float = 0.0  # signed sum of the target's own share-price moves
-    debate: float = 0.0
     cues: list[Cue] = field(default_factory=list)
 
 
@@ -277,86 +289,68 @@ class _Context:
     lang: CompiledLanguage
     weights: Weights
     field: Literal["title", "body"]
+    text: _Text
+    mentions: _Mentions
     modifier: float  # article-wide: explainers and supplier stories weigh less
     target_leads: bool  # the target is in the headline or the first sentence
-
-
-def _kinds_in(mentions: list[_Mention], start: int, end: int) -> set[int]:
-    return {m.kind for m in mentions if start <= m.start < end}
-
-
-def _owner_before(mentions: list[_Mention], pos: int, reach: int) -> int | None:
-    """The kind of the nearest mention ending shortly before `pos` (whose shares?)."""
-    best: _Mention | None = None
-    for m in mentions:
-        if m.end <= pos and pos - m.end <= reach and (best is None or m.end > best.end):
-            best = m
-    return best.kind if best else None
 
 
 def _about(
     ctx: _Context,
     scope: str,
     subject: TermMatch | None,
-    clause: _Clause,
-    sentence: _Sentence,
-    mentions: list[_Mention],
+    clause: list[TermMatch],
+    sentence: Span,
 ) -> float:
     """How much a cue in this clause is about the target (1.0) rather than someone else."""
     w = ctx.weights
-    lang = ctx.lang
-    in_clause = _kinds_in(mentions, clause.start, clause.end)
-    for t in clause.tokens:
-        if lang.group_ids[COMPANY_GROUP] in t.groups:
-            in_clause.add(_COMPANY)
-        if lang.group_ids[DRIVER_GROUP] in t.groups:
-            in_clause.add(_DRIVER)
+    gid = ctx.lang.group_ids
+    company, driver = gid[COMPANY_GROUP], gid[DRIVER_GROUP]
     if scope == "price" and subject is not None:
         if _TARGET_TOKEN in subject.groups:
             return 1.0
-        if (
-            lang.group_ids[COMPANY_GROUP] in subject.groups
-            or lang.group_ids[DRIVER_GROUP] in subject.groups
-        ):
+        if company in subject.groups or driver in subject.groups:
             return w.other_company_price
-        owner = _owner_before(mentions, subject.start, 20)
-        if owner == _TARGET:
-            return 1.0
-        if owner in (_COMPANY, _DRIVER):
-            return w.other_company_price
-    if _TARGET in in_clause:
+        owner: _Mention | None = None
+        for m in ctx.mentions.between(subject.start - 40, subject.start):
+            if m.end <= subject.start and subject.start - m.end <= 20:
+                owner = m if owner is None or m.end > owner.end else owner
+        if owner is not None:
+            return 1.0 if owner.kind == _TARGET else w.other_company_price
+    kinds: set[int] = set()
+    for t in clause:
+        if _TARGET_TOKEN in t.groups:
+            kinds.add(_TARGET)
+        elif company in t.groups:
+            kinds.add(_COMPANY)
+        elif driver in t.groups:
+            kinds.add(_DRIVER)
+    if _TARGET in kinds:
         return 1.0
-    if scope == "driver" and (_DRIVER in in_clause or not in_clause):
+    if scope == "any" or (scope == "driver" and (_DRIVER in kinds or not kinds)):
         return 1.0
-    if scope == "any":
-        return 1.0
-    if in_clause:  # only other companies
+    if kinds:  # only other companies
         return w.other_company_price if scope == "price" else w.other_company
-    in_sentence = _kinds_in(mentions, sentence.span.start, sentence.span.end)
-    if _TARGET in in_sentence:
+    if any(m.kind == _TARGET for m in ctx.mentions.between(sentence.start, sentence.end)):
         return 1.0
     return w.implicit if ctx.target_leads else w.implicit_elsewhere
 
 
-_TARGET_TOKEN = -1  # group id given to target mention tokens (never a lexicon group)
-
-
-def _clause_tokens(
-    clause: _Clause, mentions: list[_Mention], lang: CompiledLanguage
-) -> list[TermMatch]:
-    extra = []
-    for m in mentions:
-        if clause.start <= m.start < clause.end:
-            gid = {
-                _TARGET: lang.group_ids[TARGET_GROUP],
-                _DRIVER: lang.group_ids[DRIVER_GROUP],
-                _COMPANY: lang.group_ids[COMPANY_GROUP],
-            }[m.kind]
-            groups = (gid, _TARGET_TOKEN) if m.kind == _TARGET else (gid,)
-            extra.append(TermMatch(m.start, m.end, groups))
-    if not extra:
-        return list(clause.tokens)
-    return sorted([*clause.tokens, *extra], key=lambda t: t.start)
+def _clause_tokens(ctx: _Context, start: int, end: int) -> list[TermMatch]:
+    t = ctx.text
+    tokens = list(t.tokens[bisect_left(t.starts, start) : bisect_left(t.starts, end)])
+    mentions = ctx.mentions.between(start, end)
+    if not mentions:
+        return tokens
+    gid = ctx.lang.group_ids
+    kind_groups = {
+        _TARGET: (gid[TARGET_GROUP], _TARGET_TOKEN),
+        _DRIVER: (gid[DRIVER_GROUP],),
+        _COMPANY: (gid[COMPANY_GROUP],),
+    }
+    tokens.extend(TermMatch(m.start, m.end, kind_groups[m.kind]) for m in mentions)
+    tokens.sort(key=lambda tok: tok.start)
+    return tokens
 
 
 def _find_subject(
@@ -365,7 +359,7 @@ def _find_subject(
     best: TermMatch | None = None
     best_gap = window + 1
     for t in tokens:
-        if t is pred or not subjects.intersection(t.groups):
+        if t is pred or subjects.isdisjoint(t.groups):
             continue
         if t.end <= pred.start:
             gap = pred.start - t.end
@@ -378,20 +372,16 @@ def _find_subject(
     return best
 
 
-def _negated(tokens: list[TermMatch], cue: TermMatch, lang: CompiledLanguage, start: int) -> bool:
+def _negated(tokens: list[TermMatch], cue: TermMatch, lang: CompiledLanguage) -> bool:
     after = lang.marker_ids["negation_after"]
     before = lang.marker_ids["negation_before"]
     for t in tokens:
-        if (
-            after in t.groups
-            and t.start >= cue.end
-            and t.start - cue.end <= lang.negation_after_window
-        ):
-            return True
-        if (
+        if after in t.groups:
+            if t.start >= cue.end and t.start - cue.end <= lang.negation_after_window:
+                return True
+        elif (
             before in t.groups
             and t.end <= cue.start
-            and t.start >= start
             and cue.start - t.end <= lang.negation_before_window
         ):
             return True
@@ -421,48 +411,42 @@ def _best_cue(
     return found
 
 
-def _weigh_clause(
-    ctx: _Context,
-    tally: _Tally,
-    index: int,
-    sentence: _Sentence,
-    clause: _Clause,
-    mentions: list[_Mention],
-) -> None:
-    if not clause.has_cue:
-        return
-    lang, w = ctx.lang, ctx.weights
-    tokens = _clause_tokens(clause, mentions, lang)
+def _weigh_clause(ctx: _Context, tally: _Tally, start: int, end: int) -> None:
+    lang, w, text = ctx.lang, ctx.weights, ctx.text
+    tokens = _clause_tokens(ctx, start, end)
     mk = lang.marker_ids
     groups_here = {g for t in tokens for g in t.groups}
+    index = _sentence_index(text, start)
+    sentence = text.sentences[index]
+    sentence_groups = _groups_between(text, sentence.start, sentence.end)
     modifier = ctx.modifier
     if mk["hedge"] in groups_here:
         modifier *= w.hedge
-    if mk["attribution"] in sentence.markers:
+    if mk["attribution"] in sentence_groups:
         modifier *= w.attribution
-    if mk["supplier"] in sentence.markers:
+    if mk["supplier"] in sentence_groups:
         modifier *= w.supplier
     if ctx.field == "title":
         modifier *= w.headline
         if mk["question"] in groups_here:
             modifier *= w.question
     refuted = mk["refute"] in groups_here
-    background_from = min(
-        (t.start for t in tokens if mk["background"] in t.groups), default=clause.end
-    )
+    background_from = min((t.start for t in tokens if mk["background"] in t.groups), default=end)
     claimed: set[int] = set()
     for tok in tokens:
+        if lang.cue_groups.isdisjoint(tok.groups):
+            continue
         found = _best_cue(lang, tokens, tok, claimed)
         if found is None:
             continue
         cue_id, polarity, weight, scope, subject = found
         if subject is not None and scope == "price":
             claimed.add(subject.start)
-        about = _about(ctx, scope, subject, clause, sentence, mentions)
+        about = _about(ctx, scope, subject, tokens, sentence)
         value = polarity * weight * modifier * about
         if tok.start > background_from:
             value *= w.background
-        negated = _negated(tokens, tok, lang, clause.start)
+        negated = _negated(tokens, tok, lang)
         if negated:
             value = -value * w.negated
         if refuted:
@@ -476,19 +460,35 @@ def _weigh_clause(
         tally.cues.append(Cue(cue_id, ctx.field, index, value, negated, refuted))
 
 
+def _weigh_text(ctx: _Context, tally: _Tally) -> None:
+    """Weigh every clause that holds a cue; clauses without one cost nothing."""
+    t = ctx.text
+    done = -1
+    for k in t.cue_tokens:
+        pos = t.tokens[k].start
+        ci = bisect_right(t.cuts, pos) - 1
+        if ci == done:
+            continue
+        done = ci
+        _weigh_clause(ctx, tally, t.cuts[ci], t.cuts[ci + 1])
+
+
 def _debate(scanned: _Scanned, w: Weights) -> float:
     mk = scanned.lang.marker_ids
+    title = {g for tok in scanned.title.tokens for g in tok.groups}
     score = 0.0
-    for s in scanned.title:
-        if mk["versus"] in s.markers:
-            score += w.versus_headline
-        if mk["debate"] in s.markers:
-            score += w.debate_headline
-        if mk["question"] in s.markers:
-            score += w.question_headline
-    body_debate = sum(1 for s in scanned.body if mk["debate"] in s.markers)
-    score += min(body_debate, 2) * w.debate_body
-    if any(mk["counter"] in s.markers for s in scanned.body):
+    if mk["versus"] in title:
+        score += w.versus_headline
+    if mk["debate"] in title:
+        score += w.debate_headline
+    if mk["question"] in title:
+        score += w.question_headline
+    body = scanned.body
+    debate_sentences = {
+        _sentence_index(body, tok.start) for tok in body.tokens if mk["debate"] in tok.groups
+    }
+    score += min(len(debate_sentences), 2) * w.debate_body
+    if any(mk["counter"] in tok.groups for tok in body.tokens):
         score += w.counter
     return score
 
@@ -535,13 +535,13 @@ def _label(
 def _evidence(
     label: StanceLabel, cues: list[Cue], scanned: _Scanned, debate_in_title: bool, fallback: str
 ) -> tuple[str, ...]:
-    def text(c: Cue) -> str:
-        return (scanned.title if c.field == "title" else scanned.body)[c.sentence].span.text
+    def text(key: tuple[str, int]) -> str:
+        t = scanned.title if key[0] == "title" else scanned.body
+        return t.sentences[key[1]].text
 
     per: dict[tuple[str, int], float] = {}
     for c in cues:
         per[(c.field, c.sentence)] = per.get((c.field, c.sentence), 0.0) + c.value
-    keyed: dict[tuple[str, int], Cue] = {(c.field, c.sentence): c for c in cues}
     chosen: list[str] = []
 
     def add(s: str) -> None:
@@ -549,22 +549,31 @@ def _evidence(
             chosen.append(s)
 
     if label is StanceLabel.MIXED:
-        if debate_in_title and scanned.title:
-            add(scanned.title[0].span.text)
+        if debate_in_title and scanned.title.sentences:
+            add(scanned.title.sentences[0].text)
         best_pos = max(per.items(), key=lambda kv: kv[1], default=None)
         best_neg = min(per.items(), key=lambda kv: kv[1], default=None)
         if best_pos is not None and best_pos[1] > 0:
-            add(text(keyed[best_pos[0]]))
+            add(text(best_pos[0]))
         if best_neg is not None and best_neg[1] < 0:
-            add(text(keyed[best_neg[0]]))
+            add(text(best_neg[0]))
     elif label in (StanceLabel.BULLISH, StanceLabel.BEARISH):
         sign = 1.0 if label is StanceLabel.BULLISH else -1.0
-        for k, v in sorted(per.items(), key=lambda kv: -sign * kv[1]):
+        for key, v in sorted(per.items(), key=lambda kv: -sign * kv[1]):
             if v * sign > 0:
-                add(text(keyed[k]))
+                add(text(key))
     if not chosen:
         add(fallback)
     return tuple(chosen)
+
+
+def _first_target_sentence(scanned: _Scanned, title_m: _Mentions, body_m: _Mentions) -> str:
+    if scanned.title.sentences and any(m.kind == _TARGET for m in title_m.items):
+        return scanned.title.sentences[0].text
+    for m in body_m.items:
+        if m.kind == _TARGET:
+            return scanned.body.sentences[_sentence_index(scanned.body, m.start)].text
+    return ""
 
 
 def assess_detailed(
@@ -580,52 +589,33 @@ def assess_detailed(
         return StanceReport(Stance(target=target, label=StanceLabel.NEUTRAL, score=0.0), (), 0.0)
     scanned = _scan_article(article, lang, lexicon.cache)
     w = lexicon.weights
+    mk = lang.marker_ids
     title_m, body_m = _mentions(article, target, hits, lexicon.roles)
+    title_groups = {g for tok in scanned.title.tokens for g in tok.groups}
     modifier = 1.0
     for marker, weight in (("explainer", w.explainer), ("supplier", w.supplier)):
-        if any(lang.marker_ids[marker] in s.markers for s in scanned.title):
+        if mk[marker] in title_groups:
             modifier *= weight
-    first_body = scanned.body[0].span if scanned.body else None
-    target_leads = any(m.kind == _TARGET for m in title_m) or (
-        first_body is not None
-        and any(m.kind == _TARGET and first_body.start <= m.start < first_body.end for m in body_m)
+    body = scanned.body
+    first_end = body.sentences[0].end if body.sentences else 0
+    target_leads = any(m.kind == _TARGET for m in title_m.items) or any(
+        m.kind == _TARGET for m in body_m.between(0, first_end)
     )
     tally = _Tally()
-    for fld, sentences, mentions in (
-        ("title", scanned.title, title_m),
-        ("body", scanned.body, body_m),
-    ):
-        ctx = _Context(lang, w, fld, modifier, target_leads)  # type: ignore[arg-type]
-        for i, sentence in enumerate(sentences):
-            for clause in sentence.clauses:
-                _weigh_clause(ctx, tally, i, sentence, clause, mentions)
+    _weigh_text(_Context(lang, w, "title", scanned.title, title_m, modifier, target_leads), tally)
+    _weigh_text(_Context(lang, w, "body", body, body_m, modifier, target_leads), tally)
     debate = _debate(scanned, w)
     label, score, confidence = _label(tally, debate, thresholds, w)
-    mk = lang.marker_ids
-    debate_in_title = any(
-        g in s.markers for s in scanned.title for g in (mk["versus"], mk["debate"], mk["question"])
-    )
+    debate_in_title = any(mk[g] in title_groups for g in ("versus", "debate", "question"))
     fallback = _first_target_sentence(scanned, title_m, body_m)
-    evidence = _evidence(label, tally.cues, scanned, debate_in_title, fallback)
     stance = Stance(
         target=target,
         label=label,
         score=max(-1.0, min(1.0, score)),
         confidence=max(0.0, min(1.0, confidence)),
-        evidence=evidence,
+        evidence=_evidence(label, tally.cues, scanned, debate_in_title, fallback),
     )
     return StanceReport(stance, tuple(tally.cues), debate)
-
-
-def _first_target_sentence(
-    scanned: _Scanned, title_m: list[_Mention], body_m: list[_Mention]
-) -> str:
-    if scanned.title and any(m.kind == _TARGET for m in title_m):
-        return scanned.title[0].span.text
-    for s in scanned.body:
-        if any(m.kind == _TARGET and s.span.start <= m.start < s.span.end for m in body_m):
-            return s.span.text
-    return ""
 
 
 def assess(
