@@ -1,0 +1,341 @@
+"""The always-on daemon: wires the adapters to the core and owns their lifecycle.
+
+One `Daemon.run(stop)` call opens the store, the HTTP sessions, the notifiers,
+the price source and the health server inside one `AsyncExitStack`, schedules
+the jobs with APScheduler (feed polls, price polls, pruning), runs the outbox
+dispatcher and the rule watcher as tasks, and on `stop` stops intake, drains
+the outbox for at most the grace period, cancels and awaits every task, and
+closes everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.app.alerts import AlertBuilder
+from monitor.app.dispatch import Dispatcher
+from monitor.app.health import Check, HealthServer, build_app
+from monitor.app.metrics import Metrics
+from monitor.app.poll import FeedOutcome, Poller
+from monitor.app.pricing import PriceTracker
+from monitor.app.rulewatch import RuleWatcher
+from monitor.config import Config, FeedConfig
+from monitor.core.clock import Clock
+from monitor.core.engine import RuleSet, analyze
+from monitor.core.errors import ConfigError
+from monitor.core.models import Article
+from monitor.feeds.http import make_session
+from monitor.logs import get_logger
+from monitor.notifiers.registry import make_notifier
+from monitor.ports import NewOutboxEntry, Notifier, StoryRecord
+from monitor.rulefiles import load_rules
+from monitor.store import open_store
+
+log = get_logger(__name__)
+
+POLL_TICK_S = 1.0
+PRUNE_EVERY_S = 6 * 3600.0
+
+
+def default_instance_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class DaemonHooks:
+    """Optional observers, used by `monitor demo` to show progress."""
+
+    on_poll: Callable[[list[FeedOutcome]], None] | None = None
+    on_delivered: Callable[[str, str], None] | None = None  # destination, alert title
+
+
+class Daemon:
+    """Runs until `stop` is set. Construct, then `await run(stop)`."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        rules_dir: Path,
+        clock: Clock,
+        environ: Mapping[str, str] | None = None,
+        instance_id: str | None = None,
+        hooks: DaemonHooks | None = None,
+        notifier_overrides: Mapping[str, Notifier] | None = None,
+    ) -> None:
+        self.config = config
+        self.rules_dir = rules_dir
+        self.clock = clock
+        self.environ = dict(os.environ if environ is None else environ)
+        self.instance_id = instance_id or config.store.instance_id or default_instance_id()
+        self.hooks = hooks or DaemonHooks()
+        self.metrics = Metrics()
+        self._notifier_overrides = dict(notifier_overrides or {})
+        self._jobs: set[asyncio.Task[Any]] = set()
+        self._intake_open = True
+        self.health_port: int | None = None
+        self.started = asyncio.Event()
+        self._rules: RuleWatcher | None = None
+        self._prices: PriceTracker | None = None
+        self._builder: AlertBuilder | None = None
+        self._poller: Poller | None = None
+        self._dispatcher: Dispatcher | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, stop: asyncio.Event) -> None:
+        cfg = self.config
+        ruleset = load_rules(self.rules_dir, cfg.rules)  # fails loudly before anything starts
+        async with AsyncExitStack() as stack:
+            store = open_store(cfg.store.url, instance_id=self.instance_id, clock=self.clock)
+            await store.open()
+            stack.push_async_callback(store.close)
+
+            feed_session = make_session(cfg.fetch)
+            stack.push_async_callback(feed_session.close)
+            # The operator's own endpoints (notifiers, prices) are not behind the feed guard.
+            http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=30, sock_connect=10, sock_read=20)
+            )
+            stack.push_async_callback(http.close)
+
+            notifiers = self._make_notifiers(http)
+            for n in notifiers.values():
+                stack.push_async_callback(n.aclose)
+
+            self._rules = RuleWatcher(
+                self.rules_dir, cfg.rules, initial=ruleset, on_reload=self._on_reload
+            )
+            self._prices = PriceTracker(cfg.prices, http, self.clock, self.environ, self.metrics)
+            await self._prices.start()
+            stack.push_async_callback(self._prices.aclose)
+            # One price fetch before the first poll, so the first alerts carry a price.
+            try:
+                await asyncio.wait_for(self._prices.tick(), timeout=5.0)
+            except TimeoutError:
+                log.warning("price_first_fetch_slow", waited_s=5.0)
+
+            self._builder = AlertBuilder(
+                config=cfg,
+                store=store,
+                clock=self.clock,
+                destinations=list(notifiers),
+                price_context=self._prices.context_for,
+            )
+            self._poller = Poller(
+                cfg, store, feed_session, self.clock, on_new=self._on_new, owner=self.instance_id
+            )
+            self._dispatcher = Dispatcher(
+                store,
+                notifiers,
+                self.clock,
+                owner=self.instance_id,
+                on_result=self._on_delivery,
+            )
+
+            if cfg.health.enabled:
+                server = HealthServer(
+                    build_app(self.metrics, lambda: self._readiness(store)),
+                    cfg.health.host,
+                    cfg.health.port,
+                )
+                await server.start()
+                stack.push_async_callback(server.stop)
+                self.health_port = server.port
+                log.info("health_listening", host=cfg.health.host, port=server.port)
+
+            scheduler = AsyncIOScheduler(timezone="UTC")
+            # APScheduler runs on wall time whatever the injected clock says.
+            now = datetime.now(UTC)
+            scheduler.add_job(
+                self._job,
+                "interval",
+                args=[self._poll_tick],
+                seconds=POLL_TICK_S,
+                next_run_time=now,
+                max_instances=1,
+                coalesce=True,
+                id="poll",
+            )
+            if cfg.prices.enabled and cfg.prices.symbols:
+                scheduler.add_job(
+                    self._job,
+                    "interval",
+                    args=[self._price_tick],
+                    seconds=cfg.prices.interval,
+                    next_run_time=now,
+                    max_instances=1,
+                    coalesce=True,
+                    id="prices",
+                )
+            scheduler.add_job(
+                self._job,
+                "interval",
+                args=[lambda: self._prune(store)],
+                seconds=PRUNE_EVERY_S,
+                max_instances=1,
+                coalesce=True,
+                id="prune",
+            )
+            scheduler.start()
+            stack.callback(lambda: scheduler.shutdown(wait=False))
+
+            dispatch_stop = asyncio.Event()
+            tasks = [asyncio.create_task(self._dispatcher.run(dispatch_stop), name="dispatch")]
+            if cfg.rules.watch:
+                tasks.append(asyncio.create_task(self._rules.watch(stop), name="rulewatch"))
+            log.info(
+                "daemon_started",
+                instance=self.instance_id,
+                feeds=len(cfg.feeds),
+                notifiers=",".join(notifiers) or "-",
+                rules=len(ruleset.rules),
+            )
+            self.started.set()
+            try:
+                await stop.wait()
+            finally:
+                await self._shutdown(scheduler, dispatch_stop, tasks)
+
+    async def _shutdown(
+        self,
+        scheduler: AsyncIOScheduler,
+        dispatch_stop: asyncio.Event,
+        tasks: list[asyncio.Task[Any]],
+    ) -> None:
+        grace = self.config.dispatch.grace
+        log.info("daemon_stopping", grace_s=grace)
+        self._intake_open = False
+        scheduler.pause()
+        # Let in-flight polls commit (their alerts join the outbox) but not for ever.
+        if self._jobs:
+            _, pending = await asyncio.wait(set(self._jobs), timeout=grace / 2)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        dispatch_stop.set()
+        remaining = 0
+        if self._dispatcher is not None:
+            for t in tasks:
+                if t.get_name() == "dispatch":
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(t), timeout=1.0)
+            remaining = await self._dispatcher.drain(grace / 2)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("daemon_stopped", outbox_pending=remaining)
+
+    async def _job(self, body: Callable[[], Awaitable[None]]) -> None:
+        """Runs one scheduled job as a tracked task, so shutdown can await it."""
+        if not self._intake_open:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+        try:
+            await body()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a job failure is logged and the schedule goes on
+            log.error("job_failed", error=f"{type(e).__name__}: {e}", exc_info=True)
+        finally:
+            if task is not None:
+                self._jobs.discard(task)
+
+    # ------------------------------------------------------------------ jobs
+
+    async def _poll_tick(self) -> None:
+        assert self._poller is not None
+        outcomes = await self._poller.poll_due()
+        for o in outcomes:
+            self.metrics.feed_fetches.inc(feed=o.feed, outcome=o.status)
+            self.metrics.feed_fetch_seconds.observe(o.duration, feed=o.feed)
+            if o.new:
+                self.metrics.items_seen.inc(len(o.new), feed=o.feed)
+        if outcomes and self.hooks.on_poll:
+            self.hooks.on_poll(outcomes)
+
+    async def _price_tick(self) -> None:
+        assert self._prices is not None and self._builder is not None
+        alerts = await self._prices.tick()
+        if alerts:
+            await self._builder.enqueue_alerts(alerts)
+
+    async def _prune(self, store: Any) -> None:
+        before = self.clock.now() - timedelta(seconds=self.config.store.retention)
+        n = await store.prune(before)
+        log.info("store_pruned", rows=n)
+
+    async def _on_new(
+        self, feed: FeedConfig, articles: list[Article]
+    ) -> tuple[list[StoryRecord], list[NewOutboxEntry]]:
+        assert self._rules is not None and self._builder is not None
+        ruleset: RuleSet = self._rules.current
+        analyses = [analyze(ruleset, a) for a in articles]
+        for an in analyses:
+            for m in an.rules:
+                self.metrics.matches.inc(rule=m.rule_id)
+        return await self._builder.build([an for an in analyses if an.rules])
+
+    def _on_reload(self, ok: bool, detail: str) -> None:
+        self.metrics.rule_reloads.inc(outcome="ok" if ok else "error")
+
+    def _on_delivery(
+        self, destination: str, outcome: str, alert: Any, latency_s: float | None
+    ) -> None:
+        self.metrics.alerts.inc(destination=destination, outcome=outcome)
+        if outcome == "sent":
+            if latency_s is not None:
+                self.metrics.delivery_latency.observe(latency_s, destination=destination)
+            if self.hooks.on_delivered:
+                self.hooks.on_delivered(destination, getattr(alert, "title", ""))
+
+    # ------------------------------------------------------------------ wiring helpers
+
+    def _make_notifiers(self, http: aiohttp.ClientSession) -> dict[str, Notifier]:
+        out: dict[str, Notifier] = {}
+        for n in self.config.notifiers:
+            if n.name in self._notifier_overrides:
+                out[n.name] = self._notifier_overrides[n.name]
+                continue
+            url = n.resolve_url(self.environ)
+            out[n.name] = make_notifier(n, http, url, environ=self.environ)
+        if not out:
+            raise ConfigError("no notifiers configured: add at least one [[notifiers]] table")
+        return out
+
+    async def _readiness(self, store: Any) -> dict[str, Check]:
+        checks: dict[str, Check] = {}
+        try:
+            ok = await asyncio.wait_for(store.ping(), timeout=2.0)
+            checks["store"] = Check(bool(ok), "reachable" if ok else "no answer")
+        except Exception as e:
+            checks["store"] = Check(False, f"{type(e).__name__}: {e}")
+        rules = self._rules.current if self._rules else None
+        checks["rules"] = Check(rules is not None, f"{len(rules.rules)} rules" if rules else "")
+        depth = await store.outbox_depth()
+        self.metrics.outbox_depth.set(depth)
+        checks["outbox"] = Check(True, f"{depth} pending")
+        if self._prices is not None and self.config.prices.enabled:
+            fresh, detail = self._prices.freshness()
+            checks["prices"] = Check(fresh, detail)
+        broken = [d.name for d in await store.load_destinations() if d.broken]
+        for d in self.config.notifiers:
+            self.metrics.destination_broken.set(1 if d.name in broken else 0, destination=d.name)
+        checks["destinations"] = Check(
+            not broken, "broken: " + ", ".join(broken) if broken else "ok"
+        )
+        return checks
