@@ -107,9 +107,11 @@ class Poller:
             self._owner, list(self._feeds), self._clock.now(), self._config.store.lease
         )
 
+        states = await self._preload(names)
+
         async def one(name: str) -> FeedOutcome:
             try:
-                return await self.poll_feed(self._feeds[name])
+                return await self.poll_feed(self._feeds[name], states.get(name))
             finally:
                 try:
                     await self._store.release_feed(self._owner, name)
@@ -121,13 +123,24 @@ class Poller:
     async def poll_all(self, feeds: Sequence[FeedConfig] | None = None) -> list[FeedOutcome]:
         """Poll every enabled feed (or `feeds`) once, due or not."""
         chosen = self.feeds if feeds is None else list(feeds)
-        return list(await asyncio.gather(*(self.poll_feed(f) for f in chosen)))
+        states = await self._preload([f.name for f in chosen])
+        return list(await asyncio.gather(*(self.poll_feed(f, states.get(f.name)) for f in chosen)))
 
-    async def poll_feed(self, feed: FeedConfig) -> FeedOutcome:
-        """Poll one feed. Never raises: every failure becomes an error outcome."""
+    async def _preload(self, names: Sequence[str]) -> dict[str, FeedState]:
+        # One query for all states instead of one per feed; worth it from a few feeds up.
+        if len(names) < 8:
+            return {}
+        wanted = set(names)
+        return {s.name: s for s in await self._store.load_feed_states() if s.name in wanted}
+
+    async def poll_feed(self, feed: FeedConfig, state: FeedState | None = None) -> FeedOutcome:
+        """Poll one feed. Never raises: every failure becomes an error outcome.
+
+        `state` is the feed's stored state if the caller already has it.
+        """
         started = self._clock.monotonic()
         try:
-            return await self._poll(feed, started)
+            return await self._poll(feed, started, state)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # one feed's bug or a store failure must not stop the others
@@ -139,8 +152,9 @@ class Poller:
 
     # ------------------------------------------------------------------ steps
 
-    async def _poll(self, feed: FeedConfig, started: float) -> FeedOutcome:
-        state = await self._store.load_feed_state(feed.name)
+    async def _poll(self, feed: FeedConfig, started: float, state: FeedState | None) -> FeedOutcome:
+        if state is None:
+            state = await self._store.load_feed_state(feed.name)
         if state is None:
             state = FeedState(name=feed.name, url=feed.url)
         elif state.url != feed.url:

@@ -9,6 +9,7 @@ default zone, never silently as UTC.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
@@ -99,8 +100,11 @@ def _build(
     return naive.replace(tzinfo=tz).astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_date(text: str | None, default_tz: tzinfo = UTC) -> datetime | None:
     """Aware UTC datetime from a feed's date text, or None if it cannot be read.
+
+    Cached: feeds repeat the same dates on every poll.
 
     >>> from zoneinfo import ZoneInfo
     >>> parse_date("2025.01.30 18:22", ZoneInfo("Asia/Seoul")).isoformat()

@@ -23,14 +23,15 @@ _DROP_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.S | re.I)
 _BREAKING_TAG = re.compile(
     r"<(?:br|/?p|/?div|/?li|/?h[1-6]|/?tr|/?td|/?th|/?blockquote|/?ul|/?ol|hr)\b[^>]*>", re.I
 )
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _SPACE = re.compile(r"\s+")
 
 
 def _strip_tags(text: str) -> str:
     if "<" not in text:
         return text
-    text = _DROP_BLOCKS.sub(" ", text)
+    if "<s" in text or "<S" in text:
+        text = _DROP_BLOCKS.sub(" ", text)
     text = _BREAKING_TAG.sub(" ", text)
     return _TAG.sub("", text)
 
@@ -48,8 +49,13 @@ def normalize_text(raw: str | None) -> str:
         if unescaped == text:
             break
         text = _strip_tags(unescaped)
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    return _SPACE.sub(" ", text).strip()
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        if _INVISIBLE.search(text):
+            text = _INVISIBLE.sub("", text)
+    # str.split() splits on every Unicode space, \xa0 and ideographic space included.
+    return " ".join(text.split())
 
 
 # Prefix words. Number-bearing forms such as 종합2보 / 2보 / 1보 are matched by pattern.

@@ -23,6 +23,7 @@ Everything here is synchronous and CPU-bound; callers run it off the event loop.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import re
 import xml.etree.ElementTree as ET
@@ -171,8 +172,12 @@ def defuse(text: str) -> str:
     Real feeds never declare entities; bodies that do are billion-laughs,
     quadratic-blowup or XXE attempts, and are refused outright.
     """
+    if "<!" not in text:
+        return text
     if _ENTITY_DECL.search(text):
         raise FeedParseError("refused: the body declares XML entities")
+    if _DOCTYPE.search(text) is None:
+        return text
     while True:
         m = _DOCTYPE.search(text)
         if m is None:
@@ -368,47 +373,54 @@ def _safe_link(link: str, base: str) -> str:
     return link if link.startswith(("http://", "https://")) else ""
 
 
+@functools.lru_cache(maxsize=20_000)
+def build_article(r: RawItem, feed_title: str, ctx: FeedContext) -> Article | None:
+    """One Article from one raw item (None if it has no title and no text).
+
+    Cached: most items of a changed feed are the ones it showed last time.
+    """
+    item_source = normalize_text(r.source)
+    title = normalize_text(r.title)
+    if item_source:
+        title = strip_source_suffix(title, item_source)
+    summary = normalize_text(r.summary)[:SUMMARY_MAX]
+    body = normalize_text(r.body)[:BODY_MAX]
+    if not summary and body:
+        summary = body[:500]
+    if body == summary:
+        body = ""
+    if not title:
+        title = summary[:120]
+    if not title:
+        return None
+    link = _safe_link(r.link, ctx.url)
+    published = parse_date(r.published, ctx.tz) if r.published else None
+    return Article(
+        feed=ctx.name,
+        item_id=item_identity(r.guid, link, title, summary),
+        title=title,
+        link=link,
+        summary=summary,
+        body=body,
+        lang=ctx.lang,
+        published=published or r.published_utc,
+        source=item_source or ctx.source or feed_title,
+        urgency=urgency_flags(title),
+        content_hash=content_hash(title, summary, body, link),
+    )
+
+
 def build_articles(feed_title: str, raw: list[RawItem], ctx: FeedContext) -> tuple[Article, ...]:
     """Articles from raw items: normalised, identified, de-duplicated within the feed."""
     feed_title = normalize_text(feed_title)
     seen: set[str] = set()
     out: list[Article] = []
     for r in raw:
-        item_source = normalize_text(r.source)
-        title = normalize_text(r.title)
-        if item_source:
-            title = strip_source_suffix(title, item_source)
-        summary = normalize_text(r.summary)[:SUMMARY_MAX]
-        body = normalize_text(r.body)[:BODY_MAX]
-        if not summary and body:
-            summary = body[:500]
-        if body == summary:
-            body = ""
-        if not title:
-            title = summary[:120]
-        if not title:
+        article = build_article(r, feed_title, ctx)
+        if article is None or article.item_id in seen:
             continue
-        link = _safe_link(r.link, ctx.url)
-        item_id = item_identity(r.guid, link, title, summary)
-        if item_id in seen:
-            continue
-        seen.add(item_id)
-        published = parse_date(r.published, ctx.tz) if r.published else None
-        out.append(
-            Article(
-                feed=ctx.name,
-                item_id=item_id,
-                title=title,
-                link=link,
-                summary=summary,
-                body=body,
-                lang=ctx.lang,
-                published=published or r.published_utc,
-                source=item_source or ctx.source or feed_title,
-                urgency=urgency_flags(title),
-                content_hash=content_hash(title, summary, body, link),
-            )
-        )
+        seen.add(article.item_id)
+        out.append(article)
     return tuple(out)
 
 
