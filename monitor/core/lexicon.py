@@ -206,8 +206,34 @@ def expand_term(term: str) -> list[str]:
 
 
 def normalise_key(text: str) -> str:
-    """The lookup key of a term or a matched text: lower case, no spaces."""
-    return "".join(text.split()).lower()
+    """A term's canonical form: lower case, inner whitespace collapsed to one space.
+
+    A leading or trailing space is kept: `안 ` (a negator before a verb) is not `안`.
+    """
+    core = " ".join(text.lower().split())
+    if text[:1].isspace():
+        core = " " + core
+    if text[-1:].isspace():
+        core += " "
+    return core
+
+
+def _spacing_variants(form: str) -> set[str]:
+    """Korean spacing varies: each inner space of a term may also be absent."""
+    if form.isascii():
+        return {form}
+    lead = " " if form.startswith(" ") else ""
+    trail = " " if form.endswith(" ") and form.strip() else ""
+    words = form.split()
+    if len(words) > 5:
+        return {form}
+    out: set[str] = set()
+    for mask in range(1 << (len(words) - 1)):
+        joined = words[0]
+        for i, word in enumerate(words[1:]):
+            joined += ("" if mask >> i & 1 else " ") + word
+        out.add(lead + joined + trail)
+    return out
 
 
 def _validate(model: type[_Model], path: str, doc: Mapping[str, Any]) -> Any:
@@ -281,10 +307,10 @@ class _Builder:
                 raise RuleError(str(e), path=path, rule=cue, field=group) from e
             for form in forms:
                 key = normalise_key(form)
-                if not key:
+                if not key.strip():
                     raise RuleError(f"empty term {raw!r}", path=path, rule=cue, field=group)
                 self.term_groups.setdefault(key, set()).add(g)
-                self.term_forms.setdefault(key, " ".join(form.lower().split()))
+                self.term_forms.setdefault(key, key)
                 if left:
                     self.left_bounded.add(key)
 
@@ -344,9 +370,7 @@ class _Builder:
                 latin_left=_latin(form[0]),
                 latin_right=_latin(form[-1]),
             )
-            # A space in a Korean term matches one space or none (spacing varies there).
-            variants = {form} if form.isascii() else {form, form.replace(" ", "")}
-            for variant in variants:
+            for variant in _spacing_variants(form):
                 automaton.add_word(variant, (len(variant), entry))
         automaton.make_automaton()
         return CompiledLanguage(

@@ -71,6 +71,7 @@ _ABBREVIATIONS = frozenset(
     }
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+_INITIALS = re.compile(r"^(?:[a-z]\.)+[a-z]$")
 _HEADLINE_BREAK = re.compile(r"\s*(?:…+|\.{3,}|;|\s-\s|\s\|\s)\s*")
 
 
@@ -84,7 +85,9 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     word = m.group(1).lower().rstrip(".")
     if word in _ABBREVIATIONS:
         return True
-    # A lone capital initial ("C.C. Wei", "J. Smith"), not the pronoun "I".
+    # Initials ("C.C. Wei", "J. Smith", "U.A.E."), but not the pronoun "I".
+    if _INITIALS.match(word) and len(word) > 1:
+        return True
     return len(word) == 1 and text[m.start(1)].isupper() and text[m.start(1)] != "I"
 
 

@@ -1,0 +1,85 @@
+"""Sentence and headline splitting for Korean and English news text."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.core.sentences import split_headline, split_sentences
+
+SENTENCES = [
+    (
+        "korean declaratives",
+        "엔비디아 주가가 3% 올랐다. 시장은 실적을 기다린다. 발표는 다음 주다.",
+        ["엔비디아 주가가 3% 올랐다.", "시장은 실적을 기다린다.", "발표는 다음 주다."],
+    ),
+    (
+        "decimals do not end a sentence",
+        "엔비디아 주가는 16.97% 급락했다. 나스닥은 3.1% 내렸다.",
+        ["엔비디아 주가는 16.97% 급락했다.", "나스닥은 3.1% 내렸다."],
+    ),
+    (
+        "abbreviations do not end a sentence",
+        "The U.S. Commerce Department issued a rule on Monday. Nvidia Corp. said it would comply.",
+        [
+            "The U.S. Commerce Department issued a rule on Monday.",
+            "Nvidia Corp. said it would comply.",
+        ],
+    ),
+    (
+        "initials do not end a sentence",
+        "TSMC chairman C.C. Wei spoke on Thursday. He kept the forecast.",
+        ["TSMC chairman C.C. Wei spoke on Thursday.", "He kept the forecast."],
+    ),
+    (
+        "closing quotes stay with their sentence",
+        "그는 “수요가 꺾이지 않았다.” 라고 말했다. 주가는 올랐다.",
+        ["그는 “수요가 꺾이지 않았다.”", "라고 말했다.", "주가는 올랐다."],
+    ),
+    (
+        "questions and exclamations",
+        "Is the AI trade over? Not yet! Shares rose 2% on Friday.",
+        ["Is the AI trade over?", "Not yet!", "Shares rose 2% on Friday."],
+    ),
+    ("no final punctuation", "Nvidia shares rose", ["Nvidia shares rose"]),
+    ("empty", "", []),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"), [(t, w) for _, t, w in SENTENCES], ids=[n for n, _, _ in SENTENCES]
+)
+def test_split_sentences(text: str, want: list[str]) -> None:
+    spans = split_sentences(text)
+    assert [s.text for s in spans] == want
+    for s in spans:
+        assert text[s.start : s.end] == s.text
+
+
+HEADLINES = [
+    (
+        "ellipsis",
+        "엔비디아 '블랙웰 판매 폭발'…매출 기대 웃돌아",
+        ["엔비디아 '블랙웰 판매 폭발'", "매출 기대 웃돌아"],
+    ),
+    (
+        "semicolon",
+        "U.S. caps AI chip exports; Nvidia objects",
+        ["U.S. caps AI chip exports", "Nvidia objects"],
+    ),
+    (
+        "dash",
+        "Nvidia slides - Meta weighs rival chips",
+        ["Nvidia slides", "Meta weighs rival chips"],
+    ),
+    ("one clause", "Nvidia beats estimates", ["Nvidia beats estimates"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("title", "want"), [(t, w) for _, t, w in HEADLINES], ids=[n for n, _, _ in HEADLINES]
+)
+def test_split_headline(title: str, want: list[str]) -> None:
+    spans = split_headline(title)
+    assert [s.text for s in spans] == want
+    for s in spans:
+        assert title[s.start : s.end] == s.text
