@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from monitor.config import PricesConfig, parse_config
 from monitor.core.models import Alert, PriceTick, Session, SourceRef, Stance, StanceLabel
 from monitor.core.moves import (
     MoveDetector,
@@ -17,6 +18,7 @@ from monitor.core.moves import (
     price_context,
 )
 from monitor.core.pricebook import NEW_YORK, PriceBook, SessionInfo
+from monitor.prices import move_settings
 
 OPEN = datetime(2025, 1, 28, 10, 0, tzinfo=NEW_YORK).astimezone(UTC)  # a Tuesday, regular session
 
@@ -283,3 +285,28 @@ def test_news_explains_the_move() -> None:
     assert merged.stance == (bearish,)
     assert merged.urgency == ("속보",)
     assert explain_move(move, stories[2:], window_s=900) == move
+
+
+def test_move_settings_from_the_prices_table() -> None:
+    config = parse_config(
+        """
+[prices]
+move_vs_previous_close_pct = [4, 8]
+move_windows = [{ window = "5m", pct = 1.5 }]
+move_session_windows = { pre = [{ window = "15m", pct = 4 }] }
+move_sessions = ["regular"]
+move_cooldown = "20m"
+move_hysteresis = 0.25
+stale_after = "2m"
+"""
+    )
+    assert move_settings(config.prices) == MoveSettings(
+        previous_close_levels=(4.0, 8.0),
+        windows=(WindowRule(300.0, 1.5),),
+        session_windows=((Session.PRE, (WindowRule(900.0, 4.0),)),),
+        sessions=frozenset({Session.REGULAR}),
+        cooldown_s=1200.0,
+        hysteresis=0.25,
+        stale_after_s=120.0,
+    )
+    assert move_settings(PricesConfig()) == MoveSettings()  # the defaults agree

@@ -4,6 +4,8 @@ story, and every way the endpoint misbehaves."""
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +27,12 @@ from monitor.demo.price_server import (
     nvda_2025_01_27,
 )
 from monitor.prices import poll_prices
-from monitor.prices.yahoo import RateLimitedError, UnknownSymbolError, YahooChartSource
+from monitor.prices.yahoo import (
+    RateLimitedError,
+    UnknownSymbolError,
+    YahooChartSource,
+    parse_chart,
+)
 from tests.conftest import FakeClock
 
 REPLAY = nvda_2025_01_27()
@@ -232,3 +239,70 @@ async def test_each_poll_returns_only_what_is_new(yahoo: Yahoo) -> None:
     assert await yahoo.source.fetch(["NVDA"]) == []
     yahoo.clock.advance(timedelta(minutes=1).total_seconds())
     assert len(await yahoo.source.fetch(["NVDA"])) == 2
+
+
+async def test_retry_after_is_honoured(yahoo: Yahoo) -> None:
+    yahoo.replay.inject("429-retry-after")
+    with pytest.raises(RateLimitedError) as err:
+        await yahoo.source.fetch(["NVDA"])
+    assert err.value.retry_after == 120.0
+    yahoo.clock.advance(119)
+    assert await yahoo.source.fetch(["NVDA"]) == []
+    yahoo.clock.advance(1)
+    assert await yahoo.source.fetch(["NVDA"])
+
+
+async def test_an_unreachable_endpoint_is_a_price_error(clock: FakeClock) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with aiohttp.ClientSession() as http:
+        source = YahooChartSource(http, clock, base_url=f"http://127.0.0.1:{port}", timeout_s=2)
+        with pytest.raises(PriceError, match="request failed"):
+            await source.fetch(["NVDA"])
+
+
+def _body(meta: dict[str, object], **result: object) -> bytes:
+    return json.dumps({"chart": {"result": [{"meta": meta, **result}], "error": None}}).encode()
+
+
+NOW = datetime(2025, 1, 27, 15, 0, tzinfo=UTC)
+STAMP = int(NOW.timestamp()) - 600
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "malformed chart response"),
+        (b'{"chart": {"result": null, "error": null}}', "malformed chart response"),
+        (_body("meta"), "malformed chart response"),  # type: ignore[arg-type]
+        (_body({}, timestamp=[STAMP], indicators={}), "malformed chart indicators"),
+        (
+            _body({}, timestamp=[STAMP, STAMP + 60], indicators={"quote": [{"close": [1.0]}]}),
+            "2 timestamps but 1 closes",
+        ),
+        (_body({}, timestamp=[STAMP], indicators={"quote": [{"close": 5}]}), "malformed chart"),
+    ],
+)
+def test_malformed_bodies(body: bytes, message: str) -> None:
+    with pytest.raises(PriceError, match=message):
+        parse_chart("NVDA", body, NOW)
+
+
+def test_parse_chart_skips_junk_and_reads_meta() -> None:
+    closes = [120.0, None, "x", -1, True, 121.5, 122.0]
+    stamps = [STAMP + 60 * i for i in range(6)] + [int(NOW.timestamp()) + 3600]  # last: future
+    meta = {"chartPreviousClose": 142.62, "exchangeTimezoneName": "America/New_York"}
+    body = _body(meta, timestamp=stamps, indicators={"quote": [{"close": closes}]})
+    ticks, info = parse_chart("NVDA", body, NOW)
+    assert [(t.price, t.at) for t in ticks] == [
+        (120.0, datetime.fromtimestamp(STAMP + 60, UTC)),
+        (121.5, datetime.fromtimestamp(STAMP + 360, UTC)),
+    ]
+    assert info.previous_close == 142.62  # previousClose missing: chartPreviousClose
+    assert info.periods is None  # no currentTradingPeriod
+    # Korean listings are 20 minutes late: nothing newer than now - 20 min is believed.
+    ks, _ = parse_chart("005930.KS", body, NOW)
+    assert ks == []
+    late, _ = parse_chart("005930.KS", body, NOW + timedelta(minutes=20))
+    assert [t.delay_s for t in late] == [1200.0, 1200.0]

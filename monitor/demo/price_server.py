@@ -26,7 +26,7 @@ from aiohttp import web
 from monitor.core.clock import Clock
 from monitor.core.pricebook import NEW_YORK, TradingPeriods
 
-Fault = Literal["429", "500", "malformed", "truncated", "empty-result"]
+Fault = Literal["429", "429-retry-after", "500", "malformed", "truncated", "empty-result"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +195,10 @@ class ChartReplay:
         if fault is not None:
             if fault == "429":
                 return web.Response(status=429, text="Too Many Requests\r\n")
+            if fault == "429-retry-after":
+                return web.Response(
+                    status=429, text="Too Many Requests\r\n", headers={"Retry-After": "120"}
+                )
             if fault == "500":
                 return web.Response(status=500, text="Internal Server Error")
             if fault == "malformed":
