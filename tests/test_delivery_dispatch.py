@@ -76,6 +76,11 @@ def titles_in(bodies: list[dict]) -> Counter[str]:
     return seen
 
 
+def waits_after_429(posts: list[Received]) -> list[float]:
+    """For each 429, how long until the next request reached the server."""
+    return [round(posts[i + 1].at - p.at, 3) for i, p in enumerate(posts[:-1]) if p.status == 429]
+
+
 def no_post_within(posts: list[Received], after: float) -> bool:
     """After each 429, nothing reached the server before `after` seconds had passed."""
     for i, p in enumerate(posts):
@@ -102,6 +107,7 @@ async def test_discord_429_with_via_every_alert_arrives_once_and_never_early(sto
     assert titles_in(fake.delivered()) == Counter(a.title for a in alerts)
     assert no_post_within(fake.posts(), 1.5)
     assert await store.outbox_depth() == 0
+    print(f"\ndiscord 429 x3 (retry_after 1.5): waits {waits_after_429(fake.posts())} s")
 
 
 async def test_slack_retry_after_twice_every_alert_arrives_once(store, session):
@@ -124,6 +130,7 @@ async def test_slack_retry_after_twice_every_alert_arrives_once(store, session):
     assert no_post_within(fake.received, 1.0)
     gaps = [b.at - a.at for a, b in zip(fake.received, fake.received[1:], strict=False)]
     assert min(gaps) >= 0.95  # Slack's 1 message per second
+    print(f"\nslack 429 x2 (Retry-After 1): waits {waits_after_429(fake.received)} s")
 
 
 async def test_a_deleted_discord_webhook_breaks_only_its_destination(store, session):
@@ -155,8 +162,12 @@ async def test_a_deleted_discord_webhook_breaks_only_its_destination(store, sess
 
 
 async def test_a_burst_becomes_one_digest_within_discords_rate(store, session):
-    """50 matching stories arrive within 2.5 s (20/s): five single posts, then a digest."""
+    """50 matching stories arrive within 2.5 s (20/s): five single posts, then a digest.
+
+    That is ten seconds and the default 10 s digest hold, compressed four times.
+    """
     alerts = [news_alert(i) for i in range(50)]
+    settings = DispatchSettings(lease_s=30, idle_s=0.02, digest_hold_s=2.5)
     async with FakeDiscord() as fake:
         d = Dispatcher(
             store,
@@ -164,7 +175,7 @@ async def test_a_burst_becomes_one_digest_within_discords_rate(store, session):
             SystemClock(),
             "test",
             destinations={"desk": Destination("desk", digest_threshold=5, digest_window_s=120)},
-            settings=FAST,
+            settings=settings,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(d.run(stop))
@@ -180,11 +191,12 @@ async def test_a_burst_becomes_one_digest_within_discords_rate(store, session):
 
     posts = fake.posts()
     assert all(p.status == 200 for p in posts), "never rate limited by Discord"
-    assert len(posts) <= 8, f"{len(posts)} posts for 50 stories"
+    assert len(posts) <= 7, f"{len(posts)} posts for 50 stories"
     assert sum(1 for b in fake.delivered() if b["embeds"][0]["title"].startswith("Digest:")) >= 1
     assert set(titles_in(fake.delivered())) == {a.title for a in alerts}
-    for i in range(len(posts)):
-        assert sum(1 for q in posts if 0 <= q.at - posts[i].at < 2.0) <= 5
+    busiest = max(sum(1 for q in posts if 0 <= q.at - p.at < 2.0) for p in posts)
+    assert busiest <= 5
+    print(f"\n50 stories in 2.5 s: {len(posts)} posts, at most {busiest} in any 2 s")
 
 
 async def test_server_errors_are_retried_with_backoff(store, session):

@@ -113,6 +113,7 @@ class Dispatcher:
             for name, n in self._notifiers.items()
         }
         self._recent: dict[str, list[float]] = {}  # wall-clock sends, for digests
+        self._holds: dict[str, datetime] = {}  # when each destination's held burst goes out
         self._states: dict[str, DestinationState] = {}
         self._flush = False  # when draining, held digests go out at once
         self._wake = asyncio.Event()
@@ -259,9 +260,14 @@ class Dispatcher:
 
     async def _send_digest(self, name: str, notifier: Notifier, folded: list[OutboxEntry]) -> None:
         dest = self._dest.get(name, Destination(name))
-        oldest = min(e.created_at for e in folded)
-        hold_until = oldest + timedelta(seconds=self._cfg.digest_hold_s)
         now = self._clock.now()
+        hold_until = self._holds.get(name)
+        hold = timedelta(seconds=self._cfg.digest_hold_s)
+        if hold_until is None or hold_until < now - hold:  # none, or left by rows sent elsewhere
+            # One hold per burst: rows folded later wait for the same moment, so the
+            # whole burst lands in one digest instead of one digest per pass.
+            oldest = min(e.created_at for e in folded)
+            hold_until = self._holds[name] = oldest + hold
         if not self._flush and now < hold_until:
             for e in folded:  # released, not failed: they come back due at hold_until
                 await self._store.mark_retry(e.id, hold_until, "held for digest")
@@ -269,6 +275,7 @@ class Dispatcher:
                 "digest_held", destination=name, rows=len(folded), until=hold_until.isoformat()
             )
             return
+        self._holds.pop(name, None)
         if len(folded) == 1:
             await self._send(name, notifier, folded[0].alert, folded)
             return
