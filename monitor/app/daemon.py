@@ -40,7 +40,7 @@ from monitor.feeds.http import make_session
 from monitor.logs import get_logger
 from monitor.notifiers.registry import make_notifier
 from monitor.ports import NewOutboxEntry, Notifier, StoryRecord
-from monitor.rulefiles import load_rules
+from monitor.rulefiles import load_ruleset
 from monitor.store import open_store
 
 log = get_logger(__name__)
@@ -93,11 +93,21 @@ class Daemon:
         self._poller: Poller | None = None
         self._dispatcher: Dispatcher | None = None
 
+    def rule_ids(self) -> list[str]:
+        """Ids of the rules in force now."""
+        return [r.id for r in self._rules.current.rules] if self._rules else []
+
+    def rule_error(self) -> str | None:
+        """Why the last rule edit was refused (file:line ...), while it stays broken."""
+        err = self._rules.last_error if self._rules else None
+        return str(err) if err is not None else None
+
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
-        ruleset = load_rules(self.rules_dir, cfg.rules)  # fails loudly before anything starts
+        # Fails loudly before anything starts; destinations must name configured notifiers.
+        ruleset = load_ruleset(self.rules_dir, cfg.rules, [n.name for n in cfg.notifiers])
         async with AsyncExitStack() as stack:
             store = open_store(cfg.store.url, instance_id=self.instance_id, clock=self.clock)
             await store.open()
@@ -116,7 +126,11 @@ class Daemon:
                 stack.push_async_callback(n.aclose)
 
             self._rules = RuleWatcher(
-                self.rules_dir, cfg.rules, initial=ruleset, on_reload=self._on_reload
+                self.rules_dir,
+                cfg.rules,
+                initial=ruleset,
+                notifiers=list(notifiers),
+                on_reload=self._on_reload,
             )
             self._prices = PriceTracker(cfg.prices, http, self.clock, self.environ, self.metrics)
             await self._prices.start()
@@ -326,6 +340,8 @@ class Daemon:
             checks["store"] = Check(False, f"{type(e).__name__}: {e}")
         rules = self._rules.current if self._rules else None
         checks["rules"] = Check(rules is not None, f"{len(rules.rules)} rules" if rules else "")
+        if (error := self.rule_error()) is not None:
+            checks["rules"] = Check(False, f"last edit refused, previous rules kept: {error}")
         depth = await store.outbox_depth()
         self.metrics.outbox_depth.set(depth)
         checks["outbox"] = Check(True, f"{depth} pending")

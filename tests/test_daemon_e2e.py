@@ -1,0 +1,121 @@
+"""The daemon end to end on loopback: feed host, Yahoo, Discord and Slack."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.fakes.desk import Desk
+
+DEEPSEEK_STORY = (
+    "Nvidia shares plunge 17% as DeepSeek's cheap model rattles the AI trade",
+    "Nvidia (NVDA) shares fell nearly 17% after Chinese startup DeepSeek said it trained "
+    "a competitive model on H800 chips for about $5.6 million.",
+)
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\S+)"
+    m = re.search(pattern, text)
+    return float(m.group(1)) if m else 0.0
+
+
+async def test_a_new_story_reaches_discord_and_slack_with_stance_and_price(
+    tmp_path: Path,
+) -> None:
+    async with Desk(tmp_path, feed_interval=1.0) as desk:
+        desk.publish(*DEEPSEEK_STORY)
+        took = await desk.wait_for(
+            lambda: desk.discord.delivered() and desk.slack.delivered(), timeout=3.0 + 2.0
+        )
+        assert took <= desk.feed_interval + 2.0
+
+        embed = desk.discord.delivered()[0]["embeds"][0]
+        discord_text = json.dumps(embed, ensure_ascii=False)
+        assert "DeepSeek" in embed["title"]
+        assert "bearish" in discord_text.lower()
+        assert "NVDA" in discord_text and "%" in discord_text
+        assert desk.discord.delivered()[0]["allowed_mentions"] == {"parse": []}
+
+        slack_text = json.dumps(desk.slack.delivered()[0], ensure_ascii=False)
+        assert "DeepSeek" in slack_text and "bearish" in slack_text.lower()
+        assert "NVDA" in slack_text
+
+        metrics = await desk.metrics()
+        assert _metric(metrics, "monitor_alerts_total", destination="discord", outcome="sent") == 1
+        assert _metric(metrics, "monitor_alerts_total", destination="slack", outcome="sent") == 1
+        assert _metric(metrics, "monitor_items_seen_total", feed="wire") == 1
+        assert _metric(metrics, "monitor_rule_matches_total", rule="deepseek-shock") == 1
+        assert "monitor_publish_to_delivery_seconds_count" in metrics
+        assert _metric(metrics, "monitor_feed_fetches_total", feed="wire", outcome="ok") >= 1
+
+
+async def test_the_same_story_is_not_alerted_twice(tmp_path: Path) -> None:
+    async with Desk(tmp_path) as desk:
+        desk.publish(*DEEPSEEK_STORY)
+        await desk.wait_for(lambda: desk.discord.delivered(), timeout=5)
+        polls = desk.feeds.hits("/wire.xml")
+        await desk.wait_for(lambda: desk.feeds.hits("/wire.xml") >= polls + 2, timeout=5)
+        assert len(desk.discord.delivered()) == 1
+        assert len(desk.slack.delivered()) == 1
+
+
+async def test_editing_a_rule_file_changes_what_alerts_without_a_restart(tmp_path: Path) -> None:
+    async with Desk(tmp_path) as desk:
+        desk.publish("Quantum widget makers report record orders", "Widgets sold out.")
+        polls = desk.feeds.hits("/wire.xml")
+        await desk.wait_for(lambda: desk.feeds.hits("/wire.xml") >= polls + 2, timeout=5)
+        assert desk.discord.delivered() == []
+
+        rules = desk.rules_dir / "widgets.toml"
+        rules.write_text(
+            "[[rule]]\n"
+            'id = "widgets"\n'
+            'title = "Quantum widgets"\n'
+            'description = "Any story about quantum widgets."\n'
+            'severity = "notice"\n'
+            "[rule.when]\n"
+            'any = ["term:quantum widget"]\n',
+            encoding="utf-8",
+        )
+        assert desk.daemon is not None
+        await desk.wait_for(lambda: "widgets" in desk.daemon.rule_ids(), timeout=2.0 + 1.0)
+
+        desk.publish("Quantum widget supply tightens further", "Lead times double.")
+        await desk.wait_for(lambda: desk.discord.delivered(), timeout=5)
+        assert "supply tightens" in desk.discord.delivered()[0]["embeds"][0]["title"]
+
+
+async def test_a_broken_rule_edit_keeps_the_old_rules_and_readiness_says_so(
+    tmp_path: Path,
+) -> None:
+    async with Desk(tmp_path) as desk:
+        assert desk.daemon is not None
+        before = desk.daemon.rule_ids()
+        (desk.rules_dir / "broken.toml").write_text("[[rule]\nid = \n", encoding="utf-8")
+        await desk.wait_for(lambda: desk.daemon is not None and desk.daemon.rule_error(), 3.0)
+        assert desk.daemon.rule_ids() == before
+        assert "broken.toml:1" in (desk.daemon.rule_error() or "")
+        status, body = await desk.get("/readyz")
+        assert status == 503
+        assert "broken.toml" in body
+
+        desk.publish(*DEEPSEEK_STORY)
+        await desk.wait_for(lambda: desk.discord.delivered(), timeout=5)
+
+
+async def test_health_endpoints(tmp_path: Path) -> None:
+    async with Desk(tmp_path) as desk:
+        status, body = await desk.get("/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        await desk.wait_for(lambda: desk.discord.posts() is not None, 1)
+        status, body = await desk.get("/readyz")
+        checks = json.loads(body)["checks"]
+        assert checks["store"]["ok"] and checks["rules"]["ok"]
+        assert checks["prices"]["ok"], checks["prices"]
+        assert status == 200
+        metrics = await desk.metrics()
+        assert "# TYPE monitor_outbox_depth gauge" in metrics
+        assert _metric(metrics, "monitor_price_ticks_total", provider="yahoo") > 0
