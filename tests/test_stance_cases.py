@@ -6,6 +6,7 @@ checks. Cases run against the bundled lexicon in `rules/lexicon/`.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,20 @@ def test_stance_case(lexicon: Lexicon, case: dict[str, Any]) -> None:
     assert -1.0 <= got.score <= 1.0
     assert 0.0 <= got.confidence <= 1.0
     assert 1 <= len(got.evidence) <= 3 or got.label == StanceLabel.NEUTRAL
+
+
+ARTICLES: list[dict[str, Any]] = [
+    json.loads(line)
+    for line in (ROOT / "tests/data/stance/articles.jsonl").read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
+
+
+@pytest.mark.parametrize("item", ARTICLES, ids=[a["id"] for a in ARTICLES])
+def test_stance_of_whole_articles(lexicon: Lexicon, item: dict[str, Any]) -> None:
+    """Multi-sentence stories, each written to exercise several patterns at once."""
+    a = article(item["lang"], item["title"], item["body"])
+    got = assess(a, "nvidia", find_hits(a), lexicon)
+    assert got.label == StanceLabel(item["want"]), f"{got.score:+.2f} {got.evidence}"
+    if got.label != StanceLabel.NEUTRAL:
+        assert all(s in a.title or s in a.body for s in got.evidence)
