@@ -124,7 +124,7 @@ async def test_kill_9_during_a_poll_then_restart(server: FeedServer, tmp_path: P
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "monitor", "--log-level", "ERROR",
         "poll", "--once", "--json", "--config", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=None,
     )  # fmt: skip
     assert proc.stdout is not None
     before: list[str] = []

@@ -206,3 +206,28 @@ def test_check_url_refuses_private_literals(url: str) -> None:
 def test_check_url_refuses_other_schemes(url: str) -> None:
     with pytest.raises(FetchError):
         check_url(url, allow_private=True)
+
+
+async def test_global_and_per_host_concurrency_limits(server: FeedServer) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    in_flight = {"now": 0, "max": 0}
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        in_flight["now"] += 1
+        in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        await asyncio.sleep(0.05)
+        in_flight["now"] -= 1
+        return web.Response(body=RSS)
+
+    for i in range(12):
+        server.handle(f"/c{i}.xml", slow)
+    for per_host, total, expected in ((2, 16, 2), (16, 3, 3)):
+        in_flight["max"] = 0
+        cfg = fetch_config(per_host_concurrency=per_host, concurrency=total)
+        async with make_session(cfg) as session:
+            fetcher = Fetcher(session, cfg)
+            await asyncio.gather(*(fetcher.fetch(server.url(f"/c{i}.xml")) for i in range(12)))
+        assert in_flight["max"] == expected
