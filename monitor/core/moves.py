@@ -276,7 +276,7 @@ def _severity(event: MoveEvent) -> str:
 
 
 def delay_note(delay_s: float) -> str:
-    """ "" for real-time data, else e.g. "delayed 20m"."""
+    """Nothing for real-time data, else e.g. "delayed 20m"."""
     return f"delayed {format_duration(delay_s)}" if delay_s >= 1.0 else ""
 
 
