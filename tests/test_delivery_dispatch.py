@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -63,6 +64,9 @@ async def run_until(dispatcher: Dispatcher, done: Callable[[], bool], timeout: f
         await task
 
 
+DIGEST_LINE = re.compile(r"^• \\?\[?\S+ (?:\\\[속보\\\] )?(.*?) — ")
+
+
 def titles_in(bodies: list[dict]) -> Counter[str]:
     """Every alert title a destination showed, singles and digest lines alike."""
     seen: Counter[str] = Counter()
@@ -70,7 +74,9 @@ def titles_in(bodies: list[dict]) -> Counter[str]:
         for embed in body.get("embeds", []):
             if embed["title"].startswith("Digest:"):
                 for line in embed["description"].splitlines():
-                    seen[line.split("] ", 2)[-1].split("](")[0].split(" — ")[0]] += 1
+                    m = DIGEST_LINE.match(line)
+                    if m:
+                        seen[m.group(1)] += 1
             else:
                 seen[embed["title"].removeprefix("[속보] ")] += 1
     return seen

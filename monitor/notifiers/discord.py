@@ -120,6 +120,15 @@ class _SingleAttemptAdapter(AsyncWebhookAdapter):
             raise RetryableDeliveryError(f"{self._destination}: {reason}") from e
 
 
+def _label(text: str) -> str:
+    """Link text that cannot close the link early: brackets escaped ([속보] is common)."""
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+
+
+def _masked(text: str, url: str) -> str:
+    return f"[{_label(text)}]({url})" if url else text
+
+
 def _field(name: str, value: str, inline: bool = False) -> dict[str, Any]:
     return {
         "name": render.truncate(name, FIELD_NAME_MAX),
@@ -162,10 +171,7 @@ def build_embed(alert: Alert) -> dict[str, Any]:
         embed["timestamp"] = (alert.published or alert.created_at).isoformat()
     fields: list[dict[str, Any]] = []
     if alert.kind == "digest":
-        lines = [
-            f"• [{render.digest_line(c)}]({c.link})" if c.link else f"• {render.digest_line(c)}"
-            for c in alert.children
-        ]
+        lines = [f"• {_masked(render.digest_line(c), c.link)}" for c in alert.children]
         embed["description"] = render.truncate_lines(lines, DESCRIPTION_MAX)
     else:
         if alert.summary:
@@ -181,10 +187,7 @@ def build_embed(alert: Alert) -> dict[str, Any]:
             fields.append(_field("Entities", render.entity_line(alert), inline=True))
         refs = render.sources_of(alert)
         if refs:
-            lines = [
-                f"[{render.source_line(r)}]({r.link})" if r.link else render.source_line(r)
-                for r in refs
-            ]
+            lines = [_masked(render.source_line(r), r.link) for r in refs]
             fields.append(
                 _field(f"Sources ({len(refs)})", render.truncate_lines(lines, FIELD_VALUE_MAX))
             )
