@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import logging
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
