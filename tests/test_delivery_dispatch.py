@@ -297,3 +297,23 @@ async def test_no_log_line_carries_a_webhook_token(store, session, caplog):
         assert secret not in text
         for e in await store.list_outbox(("pending", "failed", "rejected", "sent")):
             assert secret not in (e.last_error or "")
+
+
+async def test_max_attempts_gives_up_and_reports_every_outcome(store, session):
+    outcomes: list[tuple[str, str]] = []
+    async with FakeDiscord() as fake:
+        fake.fail_next(5, 503)
+        d = Dispatcher(
+            store,
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=DispatchSettings(idle_s=0.02, base_backoff_s=0.05, max_attempts=2),
+            on_result=lambda dest, outcome, alert, latency: outcomes.append((dest, outcome)),
+        )
+        await enqueue(store, "desk", [news_alert(1)])
+        await d.drain(3.0)
+    [failed] = await store.list_outbox(("failed",))
+    assert failed.attempts == 2 and "503" in (failed.last_error or "")
+    assert len(fake.posts()) == 2
+    assert outcomes == [("desk", "retry"), ("desk", "failed")]
