@@ -179,6 +179,7 @@ class CompiledLanguage:
     phrases: Mapping[int, Phrase]
     marker_ids: Mapping[str, int]
     cue_groups: frozenset[int]  # groups that can complete a cue: phrases and predicates
+    question_endings: tuple[str, ...]  # a headline part ending so asks a question
     pair_window: int
     negation_after_window: int
     negation_before_window: int
@@ -291,6 +292,7 @@ class _Builder:
         self.pairs: dict[int, list[Pair]] = {}
         self.phrases: dict[int, Phrase] = {}
         self.cue_ids: set[str] = set()
+        self.question_endings: set[str] = set()
         self.windows = (30, 14, 20)
 
     def gid(self, name: str) -> int:
@@ -321,7 +323,13 @@ class _Builder:
                 raise RuleError(f"group names may not start with '@': {name!r}", path=path)
             self.add_terms(name, terms, path, None)
         for marker, terms in lf.markers.items():
-            self.add_terms("!" + marker, terms, path, None)
+            # Questions are told by how a headline part ends, not by a term inside it.
+            if marker != "question":
+                self.add_terms("!" + marker, terms, path, None)
+        for term in lf.markers.get("question", ()):
+            self.question_endings.update(
+                normalise_key(f).strip() for f in expand_term(term.lstrip("|"))
+            )
         self.add_terms(DRIVER_GROUP, lf.actors.drivers, path, None)
         self.add_terms(COMPANY_GROUP, lf.actors.companies, path, None)
         for phrase in lf.phrases:
@@ -381,6 +389,7 @@ class _Builder:
             phrases=dict(self.phrases),
             marker_ids={m: self.group_ids["!" + m] for m in MARKERS},
             cue_groups=frozenset(self.pairs) | frozenset(self.phrases),
+            question_endings=tuple(sorted(self.question_endings)),
             pair_window=self.windows[0],
             negation_after_window=self.windows[1],
             negation_before_window=self.windows[2],

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from monitor.core.errors import RuleError
@@ -115,6 +115,7 @@ class _Text:
     sentence_starts: tuple[int, ...]
     cuts: tuple[int, ...]  # clause starts (every sentence start among them), then len(text)
     cue_tokens: tuple[int, ...]  # indexes of tokens that can complete a cue
+    questions: tuple[Span, ...] = ()  # headline parts that ask a question
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,17 @@ def _scan_text(lang: CompiledLanguage, text: str, spans: list[Span], parts: list
     )
 
 
+_CLOSERS = "\"'”’」』)]. "
+
+
+def _asks(part: str, endings: tuple[str, ...]) -> bool:
+    """Whether a headline part is a question: a `?`, or a question ending (`~일까`)."""
+    if "?" in part:
+        return True
+    end = part.rstrip(_CLOSERS).lower()
+    return any(end.endswith(e) for e in endings if e != "?")
+
+
 def _choose_language(article: Article, lexicon: Lexicon) -> CompiledLanguage | None:
     langs = lexicon.languages
     if article.lang in langs:
@@ -191,9 +203,11 @@ def _scan_article(article: Article, lang: CompiledLanguage, cache: ScanCache) ->
         return cached
     title = article.title
     title_spans = [Span(0, len(title), title)] if title else []
+    parts = split_headline(title)
+    questions = tuple(p for p in parts if _asks(p.text, lang.question_endings))
     result = _Scanned(
         lang,
-        _scan_text(lang, title, title_spans, split_headline(title)),
+        replace(_scan_text(lang, title, title_spans, parts), questions=questions),
         _scan_text(lang, body, split_sentences(body), []),
     )
     cache.put(key, result)
@@ -411,16 +425,12 @@ def _best_cue(
     return found
 
 
-def _weigh_clause(ctx: _Context, tally: _Tally, start: int, end: int) -> None:
-    lang, w, text = ctx.lang, ctx.weights, ctx.text
-    tokens = _clause_tokens(ctx, start, end)
-    mk = lang.marker_ids
-    groups_here = {g for t in tokens for g in t.groups}
-    index = _sentence_index(text, start)
-    sentence = text.sentences[index]
+def _clause_modifier(ctx: _Context, tokens: list[TermMatch], start: int, sentence: Span) -> float:
+    """What every cue of a clause is multiplied by: hedges, attribution, headline, ..."""
+    w, mk, text = ctx.weights, ctx.lang.marker_ids, ctx.text
     sentence_groups = _groups_between(text, sentence.start, sentence.end)
     modifier = ctx.modifier
-    if mk["hedge"] in groups_here:
+    if any(mk["hedge"] in t.groups for t in tokens):
         modifier *= w.hedge
     if mk["attribution"] in sentence_groups:
         modifier *= w.attribution
@@ -428,11 +438,31 @@ def _weigh_clause(ctx: _Context, tally: _Tally, start: int, end: int) -> None:
         modifier *= w.supplier
     if ctx.field == "title":
         modifier *= w.headline
-        if mk["question"] in groups_here:
+        if any(q.start <= start < q.end for q in text.questions):
             modifier *= w.question
-    refuted = mk["refute"] in groups_here
+    return modifier
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    pos: int
+    polarity: int  # as the lexicon gives it, before negation
+    negated: bool
+    own_price: bool  # the target's own share price
+    cue: Cue
+
+
+def _weigh_clause(ctx: _Context, tally: _Tally, start: int, end: int) -> None:
+    lang, w = ctx.lang, ctx.weights
+    tokens = _clause_tokens(ctx, start, end)
+    mk = lang.marker_ids
+    index = _sentence_index(ctx.text, start)
+    sentence = ctx.text.sentences[index]
+    modifier = _clause_modifier(ctx, tokens, start, sentence)
+    refuted = any(mk["refute"] in t.groups for t in tokens)
     background_from = min((t.start for t in tokens if mk["background"] in t.groups), default=end)
     claimed: set[int] = set()
+    found_here: list[_Found] = []
     for tok in tokens:
         if lang.cue_groups.isdisjoint(tok.groups):
             continue
@@ -451,13 +481,31 @@ def _weigh_clause(ctx: _Context, tally: _Tally, start: int, end: int) -> None:
             value = -value * w.negated
         if refuted:
             value = -value
-        if scope == "price" and about >= 1.0:
-            tally.price += value
-        if value > 0:
-            tally.pos += value
+        cue = Cue(cue_id, ctx.field, index, value, negated, refuted)
+        found_here.append(
+            _Found(tok.start, polarity, negated, scope == "price" and about >= 1, cue)
+        )
+    _commit(tally, found_here)
+
+
+def _commit(tally: _Tally, found: list[_Found]) -> None:
+    """Add a clause's cues to the tally.
+
+    "TPUs are no threat to Nvidia", "싼 칩이 엔비디아를 대체하지 못한다": a cue before a
+    negated cue of the same direction is part of the negated claim, not a claim of its own.
+    """
+    for f in found:
+        if not f.negated and any(
+            g.pos > f.pos and g.polarity == f.polarity and g.negated for g in found
+        ):
+            continue
+        if f.own_price:
+            tally.price += f.cue.value
+        if f.cue.value > 0:
+            tally.pos += f.cue.value
         else:
-            tally.neg -= value
-        tally.cues.append(Cue(cue_id, ctx.field, index, value, negated, refuted))
+            tally.neg -= f.cue.value
+        tally.cues.append(f.cue)
 
 
 def _weigh_text(ctx: _Context, tally: _Tally) -> None:
@@ -481,7 +529,7 @@ def _debate(scanned: _Scanned, w: Weights) -> float:
         score += w.versus_headline
     if mk["debate"] in title:
         score += w.debate_headline
-    if mk["question"] in title:
+    if scanned.title.questions:
         score += w.question_headline
     body = scanned.body
     debate_sentences = {
@@ -606,7 +654,9 @@ def assess_detailed(
     _weigh_text(_Context(lang, w, "body", body, body_m, modifier, target_leads), tally)
     debate = _debate(scanned, w)
     label, score, confidence = _label(tally, debate, thresholds, w)
-    debate_in_title = any(mk[g] in title_groups for g in ("versus", "debate", "question"))
+    debate_in_title = bool(scanned.title.questions) or any(
+        mk[g] in title_groups for g in ("versus", "debate")
+    )
     fallback = _first_target_sentence(scanned, title_m, body_m)
     stance = Stance(
         target=target,
