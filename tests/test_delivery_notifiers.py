@@ -321,3 +321,34 @@ def test_registry_knows_every_configurable_kind() -> None:
     assert DiscordNotifier.can_edit and not SlackNotifier.can_edit
     assert (DiscordNotifier.max_per_window, DiscordNotifier.window_s) == (5, 2.0)
     assert (SlackNotifier.max_per_window, SlackNotifier.window_s) == (1, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "error", "retry_after"),
+    [
+        (429, {"Retry-After": "3"}, RetryableDeliveryError, 3.0),
+        (503, {}, RetryableDeliveryError, None),
+        (410, {}, DestinationGoneError, None),
+        (400, {}, RejectedDeliveryError, None),
+    ],
+)
+async def test_generic_webhook_answers_map_to_the_error_tree(
+    session, status: int, headers: dict[str, str], error: type[Exception], retry_after: float | None
+) -> None:
+    async def refuse(request: web.Request) -> web.Response:
+        return web.Response(status=status, text="no", headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/hook/{secret}", refuse)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook/hookSecretPath0123"
+    try:
+        with pytest.raises(error) as info:
+            await make_notifier(cfg("webhook"), session, url).send(news_alert(12))
+    finally:
+        await runner.cleanup()
+    assert type(info.value) is error
+    assert getattr(info.value, "retry_after", None) == retry_after
+    assert "hookSecretPath0123" not in str(info.value)
