@@ -83,6 +83,19 @@ def test_cooldown_holds_back_repeats_per_rule_and_entity() -> None:
     assert route([r], ["nvidia"], dest, T0 + timedelta(minutes=11), cd)["discord"] is Verdict.SEND
 
 
+def test_a_change_of_stance_breaks_the_cooldown() -> None:
+    """DeepSeek day: the bearish take and the bullish reply both reach the desk."""
+    cd = Cooldowns()
+    r = rule(cooldown_s=1800)
+    dest = [Destination("discord")]
+    bearish, bullish = {"nvidia": "bearish"}, {"nvidia": "bullish"}
+    assert route([r], ["nvidia"], dest, T0, cd, bearish)["discord"] is Verdict.SEND
+    later = T0 + timedelta(minutes=10)
+    assert route([r], ["nvidia"], dest, later, cd, bearish)["discord"] is Verdict.COOLDOWN
+    assert route([r], ["nvidia"], dest, later, cd, bullish)["discord"] is Verdict.SEND
+    assert route([r], ["nvidia"], dest, later, cd, bullish)["discord"] is Verdict.COOLDOWN
+
+
 def test_no_cooldown_means_every_story_goes_out() -> None:
     cd = Cooldowns()
     for i in range(3):

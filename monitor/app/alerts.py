@@ -190,8 +190,9 @@ class AlertBuilder:
 
     def _route(self, item: _NewStory, now: datetime) -> list[NewOutboxEntry]:
         analysis = item.first
+        labels = {t: s.label.value for t, s in analysis.stance.items()}
         verdicts = route(
-            analysis.rules, analysis.entities, self._destinations, now, self._cooldowns
+            analysis.rules, analysis.entities, self._destinations, now, self._cooldowns, labels
         )
         wanted = [d for d, v in verdicts.items() if v is Verdict.SEND]
         for d, v in verdicts.items():

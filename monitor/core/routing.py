@@ -3,7 +3,7 @@
 Decides, never acts. A rule that names no destination goes to every notifier;
 each destination has a severity floor and optional quiet hours (only critical
 alerts pass then); a rule's cooldown holds back an alert that brings no new
-(rule, entity) pair to a destination within the cooldown; and more than
+(rule, entity, stance) to a destination within the cooldown; and more than
 `digest_threshold` alerts within `digest_window_s` for one destination fold
 into a single digest alert. Time is always an argument.
 """
@@ -91,32 +91,52 @@ def targets(rules: Sequence[RuleMatch], destinations: Sequence[str]) -> list[str
 
 @dataclass(slots=True)
 class Cooldowns:
-    """When each (destination, rule, entity) last went out. Plain state, no clock."""
+    """When each (destination, rule, entity) last went out, and with which stance.
 
-    last: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+    Plain state, no clock. A pair is new again once its rule's cooldown has
+    passed or when the entity's stance label changed: on a day of debate the
+    bearish take and the bullish reply both go out.
+    """
+
+    last: dict[tuple[str, str, str], tuple[datetime, str]] = field(default_factory=dict)
 
     def cooling(
-        self, destination: str, rules: Sequence[RuleMatch], entities: Sequence[str], now: datetime
+        self,
+        destination: str,
+        rules: Sequence[RuleMatch],
+        entities: Sequence[str],
+        now: datetime,
+        stances: Mapping[str, str] | None = None,
     ) -> bool:
-        """True when every (rule, entity) pair of the alert went out within its rule's cooldown."""
+        """True when every (rule, entity) pair of the alert went out within its rule's
+        cooldown with the same stance label."""
         if not rules or any(r.cooldown_s <= 0 for r in rules):
             return False
+        labels = stances or {}
         for rule in rules:
             for entity in entities or ("",):
-                sent = self.last.get((destination, rule.rule_id, entity))
-                if sent is None or now - sent >= timedelta(seconds=rule.cooldown_s):
+                seen = self.last.get((destination, rule.rule_id, entity))
+                if seen is None or now - seen[0] >= timedelta(seconds=rule.cooldown_s):
+                    return False
+                if seen[1] != labels.get(entity, ""):
                     return False
         return True
 
     def record(
-        self, destination: str, rules: Sequence[RuleMatch], entities: Sequence[str], now: datetime
+        self,
+        destination: str,
+        rules: Sequence[RuleMatch],
+        entities: Sequence[str],
+        now: datetime,
+        stances: Mapping[str, str] | None = None,
     ) -> None:
+        labels = stances or {}
         for rule in rules:
             for entity in entities or ("",):
-                self.last[(destination, rule.rule_id, entity)] = now
+                self.last[(destination, rule.rule_id, entity)] = (now, labels.get(entity, ""))
 
     def forget_before(self, before: datetime) -> None:
-        self.last = {k: v for k, v in self.last.items() if v >= before}
+        self.last = {k: v for k, v in self.last.items() if v[0] >= before}
 
 
 def gate(destination: Destination, severity: str, now: datetime) -> Verdict:
@@ -134,12 +154,16 @@ def decide(
     entities: Sequence[str],
     now: datetime,
     cooldowns: Cooldowns,
+    stances: Mapping[str, str] | None = None,
 ) -> Verdict:
-    """Whether an alert matched by `rules` goes to `destination` now."""
+    """Whether an alert matched by `rules` goes to `destination` now.
+
+    `stances` maps entity -> stance label of the alert, for the cooldown.
+    """
     verdict = gate(destination, highest_severity(rules), now)
     if verdict is not Verdict.SEND:
         return verdict
-    if cooldowns.cooling(destination.name, rules, entities, now):
+    if cooldowns.cooling(destination.name, rules, entities, now, stances):
         return Verdict.COOLDOWN
     return Verdict.SEND
 
@@ -150,6 +174,7 @@ def route(
     destinations: Sequence[Destination],
     now: datetime,
     cooldowns: Cooldowns,
+    stances: Mapping[str, str] | None = None,
 ) -> dict[str, Verdict]:
     """The verdict for every destination; records the sends in `cooldowns`."""
     addressed = set(targets(rules, [d.name for d in destinations]))
@@ -158,9 +183,9 @@ def route(
         if dest.name not in addressed:
             out[dest.name] = Verdict.NOT_ADDRESSED
             continue
-        verdict = decide(dest, rules, entities, now, cooldowns)
+        verdict = decide(dest, rules, entities, now, cooldowns, stances)
         if verdict is Verdict.SEND:
-            cooldowns.record(dest.name, rules, entities, now)
+            cooldowns.record(dest.name, rules, entities, now, stances)
         out[dest.name] = verdict
     return out
 
