@@ -168,6 +168,10 @@ class Store(Protocol):
         `attempts` counted up by one; oldest first. Two claimers never get one row.
         """
 
+    async def release_outbox(self, owner: str, now: datetime) -> int:
+        """Hand back every row `owner` holds as `sending`: pending again, due at `now`.
+        Called on a graceful stop; a row whose send was in flight may go out twice."""
+
     async def mark_sent(self, entry_id: int, now: datetime, message_ref: str | None) -> None: ...
 
     async def mark_retry(self, entry_id: int, next_attempt_at: datetime, error: str) -> None: ...

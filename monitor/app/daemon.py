@@ -39,7 +39,7 @@ from monitor.core.models import Article
 from monitor.feeds.http import make_session
 from monitor.logs import get_logger
 from monitor.notifiers.registry import make_notifier
-from monitor.ports import NewOutboxEntry, Notifier, StoryRecord
+from monitor.ports import NewOutboxEntry, Notifier, Store, StoryRecord
 from monitor.rulefiles import load_ruleset
 from monitor.store import open_store
 
@@ -92,6 +92,7 @@ class Daemon:
         self._builder: AlertBuilder | None = None
         self._poller: Poller | None = None
         self._dispatcher: Dispatcher | None = None
+        self._store: Store | None = None
 
     def rule_ids(self) -> list[str]:
         """Ids of the rules in force now."""
@@ -111,6 +112,7 @@ class Daemon:
         async with AsyncExitStack() as stack:
             store = open_store(cfg.store.url, instance_id=self.instance_id, clock=self.clock)
             await store.open()
+            self._store = store
             stack.push_async_callback(store.close)
 
             feed_session = make_session(cfg.fetch)
@@ -229,27 +231,39 @@ class Daemon:
         dispatch_stop: asyncio.Event,
         tasks: list[asyncio.Task[Any]],
     ) -> None:
+        """Stop intake, let in-flight polls commit, drain the outbox, all within the grace
+        period; then cancel what is left and hand unconfirmed outbox claims back."""
         grace = self.config.dispatch.grace
+        deadline = self.clock.monotonic() + grace
+
+        def left() -> float:
+            return max(0.0, deadline - self.clock.monotonic())
+
         log.info("daemon_stopping", grace_s=grace)
         self._intake_open = False
         scheduler.pause()
-        # Let in-flight polls commit (their alerts join the outbox) but not for ever.
         if self._jobs:
             _, pending = await asyncio.wait(set(self._jobs), timeout=grace / 2)
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         dispatch_stop.set()
-        remaining = 0
-        if self._dispatcher is not None:
-            for t in tasks:
-                if t.get_name() == "dispatch":
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(t), timeout=1.0)
-            remaining = await self._dispatcher.drain(grace / 2)
+        dispatching = [t for t in tasks if t.get_name() == "dispatch"]
+        if dispatching:
+            # The dispatcher finishes the pass it is in (a send in flight completes).
+            await asyncio.wait(dispatching, timeout=left())
+        remaining = None
+        if self._dispatcher is not None and left() > 0:
+            with contextlib.suppress(TimeoutError):
+                remaining = await asyncio.wait_for(self._dispatcher.drain(left()), left() + 0.5)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._store is not None:
+            # Rows claimed but not confirmed go back to pending for the next start.
+            released = await self._store.release_outbox(self.instance_id, self.clock.now())
+            if released:
+                log.info("outbox_released", rows=released)
         log.info("daemon_stopped", outbox_pending=remaining)
 
     async def _job(self, body: Callable[[], Awaitable[None]]) -> None:

@@ -467,6 +467,17 @@ class PostgresStore:
             )
         return sorted((self._entry_from_row(r) for r in rows), key=lambda e: e.id)
 
+    async def release_outbox(self, owner: str, now: datetime) -> int:
+        now = require_aware(now)
+        async with self._conn() as conn:
+            status = await conn.execute(
+                "UPDATE outbox SET status = 'pending', lease_owner = NULL, lease_until = NULL, "
+                "next_attempt_at = $1 WHERE status = 'sending' AND lease_owner = $2",
+                now,
+                owner,
+            )
+        return _count(status)
+
     async def _update_entry(self, entry_id: int, sql: str, *params: Any) -> None:
         async with self._conn() as conn:
             status = await conn.execute(sql, entry_id, *params)

@@ -505,6 +505,19 @@ class SqliteStore:
 
         return await self._run(self._write, body)
 
+    async def release_outbox(self, owner: str, now: datetime) -> int:
+        now_us = to_us(now)
+
+        def body(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE outbox SET status = 'pending', lease_owner = NULL, lease_until = NULL, "
+                "next_attempt_at = ? WHERE status = 'sending' AND lease_owner = ?",
+                (now_us, owner),
+            )
+            return int(cur.rowcount)
+
+        return await self._run(self._write, body)
+
     def _get_entry(self, conn: sqlite3.Connection, entry_id: int) -> OutboxEntry:
         row = conn.execute(
             f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (entry_id,)
