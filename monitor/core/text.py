@@ -23,8 +23,24 @@ _DROP_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.S | re.I)
 _BREAKING_TAG = re.compile(
     r"<(?:br|/?p|/?div|/?li|/?h[1-6]|/?tr|/?td|/?th|/?blockquote|/?ul|/?ol|hr)\b[^>]*>", re.I
 )
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# One pass over the tags: group 1 is set for tags that separate words.
+_ANY_TAG = re.compile(
+    r"<(?:(/?(?:br|p|div|li|h[1-6]|tr|td|th|blockquote|ul|ol|hr)\b[^<>]*)|[A-Za-z][^<>]*"
+    r"|/[A-Za-z][^<>]*|!--.*?--|![^<>]*|\?[^<>]*)>",
+    re.S | re.I,
+)
+# Whitespace other than a space: with it (or a double space) a split-and-join is
+# needed. An explicit class, since a negated Unicode class such as [^\S ] is far slower.
+_ODD_SPACE = re.compile(
+    "[\t\n\r\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+_INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
 _SPACE = re.compile(r"\s+")
+
+
+def _tag_gap(m: re.Match[str]) -> str:
+    return " " if m.group(1) is not None else ""
 
 
 def _strip_tags(text: str) -> str:
@@ -32,8 +48,7 @@ def _strip_tags(text: str) -> str:
         return text
     if "<s" in text or "<S" in text:
         text = _DROP_BLOCKS.sub(" ", text)
-    text = _BREAKING_TAG.sub(" ", text)
-    return _TAG.sub("", text)
+    return _ANY_TAG.sub(_tag_gap, text)
 
 
 def normalize_text(raw: str | None) -> str:
@@ -52,10 +67,12 @@ def normalize_text(raw: str | None) -> str:
     if not text.isascii():
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-        if _INVISIBLE.search(text):
+        if any(ch in text for ch in _INVISIBLE_CHARS):
             text = _INVISIBLE.sub("", text)
-    # str.split() splits on every Unicode space, \xa0 and ideographic space included.
-    return " ".join(text.split())
+    if "  " in text or _ODD_SPACE.search(text):
+        # str.split() splits on every Unicode space, \xa0 and ideographic space included.
+        return " ".join(text.split())
+    return text.strip()
 
 
 # Prefix words. Number-bearing forms such as 종합2보 / 2보 / 1보 are matched by pattern.

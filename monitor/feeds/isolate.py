@@ -14,11 +14,25 @@ import asyncio
 import pickle
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from monitor.core.errors import FeedParseError
 from monitor.feeds.parse import FeedContext, ParsedFeed, parse_feed
 
 ISOLATE_BYTES = 2 * 1024 * 1024
+PARSE_THREADS = 2
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _parse_threads() -> ThreadPoolExecutor:
+    # Few threads on purpose: parsing holds the GIL, and every extra CPU-bound
+    # thread is one more the event loop must win the lock from. Two, so that one
+    # slow body does not hold up the rest.
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="feed-parse")
+    return _executor
 
 
 async def parse_bounded(
@@ -33,8 +47,9 @@ async def parse_bounded(
     if len(body) > isolate_bytes:
         return await _in_process(body, dict(headers), ctx, timeout)
     try:
+        loop = asyncio.get_running_loop()
         return await asyncio.wait_for(
-            asyncio.to_thread(parse_feed, body, dict(headers), ctx), timeout
+            loop.run_in_executor(_parse_threads(), parse_feed, body, dict(headers), ctx), timeout
         )
     except TimeoutError as e:
         raise FeedParseError(f"parsing took longer than {timeout:g}s") from e
