@@ -526,3 +526,19 @@ def test_both_backends_satisfy_the_store_port() -> None:
         for cls in (SqliteStore, PostgresStore)
     }
     assert missing == {"SqliteStore": [], "PostgresStore": []}
+
+
+async def test_release_outbox_hands_back_only_the_owners_unconfirmed_claims(
+    store: AnyStore,
+) -> None:
+    await store.enqueue([entry("desk", f"k{i}") for i in range(4)])
+    a = await store.claim_outbox("A", T0, 2, 600)
+    b = await store.claim_outbox("B", T0, 1, 600)
+    await store.mark_sent(a[0].id, T0, "m1")
+    assert await store.release_outbox("A", T0) == 1
+    # A's unsent claim is due again at once; B's claim and A's sent row stay as they were.
+    again = await store.claim_outbox("C", T0, 10, 600)
+    assert sorted(e.dedupe_key for e in again) == sorted([a[1].dedupe_key, "k3"])
+    statuses = {e.dedupe_key: e.status for e in await store.list_outbox(("sending", "sent"))}
+    assert statuses[a[0].dedupe_key] == "sent"
+    assert statuses[b[0].dedupe_key] == "sending"
