@@ -104,3 +104,24 @@ def test_story_key_is_deterministic_and_sources_are_not_repeated() -> None:
 def test_containment_edge_cases() -> None:
     assert containment("", "abc") == 0.0
     assert containment(normalise_title("[속보] A B"), normalise_title("ab")) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("english", "hours", "same"),
+    [
+        ("Nvidia shares close down 16.97% as DeepSeek rattles AI trade", 2, True),
+        ("Nvidia closes down 16.97% in record $589 billion wipeout - Reuters", 5, True),
+        ("Nvidia shares close down 16.97% as DeepSeek rattles AI trade", 7, False),  # too late
+        ("Nvidia falls 17% on DeepSeek fears", 1, False),  # a round figure names no event
+        ("TSMC rises 2.35% on AI demand", 1, False),
+    ],
+)
+def test_a_precise_percentage_links_stories_across_languages(
+    english: str, hours: float, same: bool
+) -> None:
+    korean = "[속보] 엔비디아 16.97% 폭락…딥시크 충격"
+    story = new_story(korean, T0, SourceRef("yna", "연합뉴스", korean, "https://yna/1", "ko"))
+    found = find_story(english, [story], T0 + timedelta(hours=hours), 36 * 3600, lang="en")
+    assert (found is story) is same
+    # within one language only the title decides: a shared figure is not enough
+    assert find_story("삼성전자 주가 16.97% 급등", [story], T0, 36 * 3600, lang="ko") is None

@@ -140,7 +140,7 @@ class AlertBuilder:
         for analysis in matched:
             art = analysis.article
             ref = source_of(art)
-            found = find_story(art.title, list(known.values()), now, self._window)
+            found = find_story(art.title, list(known.values()), now, self._window, lang=art.lang)
             if found is None:
                 story = new_story(art.title, now, ref)
                 if story.key in known:  # the same title again: it is that story

@@ -4,7 +4,9 @@ Two titles tell the same story when, after stripping wire prefixes
 ([속보], [종합2보] ...) and Google News " - 매체명" suffixes and normalising,
 the character bigrams of the shorter are at least 80 % contained in the longer,
 they were seen within the story window, and they do not carry different
-figures ("17% 급락" and "5% 급락" are two events). Pure: time is an argument.
+figures ("17% 급락" and "5% 급락" are two events). Across languages, where no
+bigram is shared, titles stating the same precise percentage ("16.97%")
+within six hours are one story. Pure: time is an argument.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime, timedelta
 from monitor.core.models import SourceRef
 
 CONTAINMENT_THRESHOLD = 0.8
+CROSS_LANGUAGE_WINDOW_S = 6 * 3600.0
 
 # Bracketed wire tags at the start: [속보], (종합), 【단독】, <1보>, [종합2보], [특징주] ...
 _TAG_WORDS = (
@@ -133,27 +136,49 @@ def story_key(title_norm: str, figures: Sequence[str]) -> str:
     return f"story:{digest[:20]}"
 
 
+def precise_percentages(figures: Iterable[str]) -> set[str]:
+    """Percentages with decimals ('16.97%'): specific enough to name one event."""
+    return {f for f in figures if f.endswith("%") and "." in f}
+
+
 def find_story(
     title: str,
     stories: Iterable[Story],
     now: datetime,
     window_s: float,
     threshold: float = CONTAINMENT_THRESHOLD,
+    lang: str | None = None,
 ) -> Story | None:
-    """The best-matching story first seen within `window_s` before `now`, if any."""
+    """The best-matching story first seen within `window_s` before `now`, if any.
+
+    Titles in another language share no bigrams, so with `lang` given a story
+    carried only in other languages also matches when both titles state the
+    same precise percentage ('16.97%') within CROSS_LANGUAGE_WINDOW_S.
+    """
     norm = normalise_title(title)
     if not norm:
         return None
     figures = extract_figures(title)
     since = now - timedelta(seconds=window_s)
+    pool = [s for s in stories if s.first_seen >= since]
     best: tuple[float, Story] | None = None
-    for story in stories:
-        if story.first_seen < since or not same_story(norm, figures, story, threshold):
+    for story in pool:
+        if not same_story(norm, figures, story, threshold):
             continue
         score = containment(norm, story.title_norm)
         if best is None or score > best[0]:
             best = (score, story)
-    return best[1] if best else None
+    if best is not None:
+        return best[1]
+    precise = precise_percentages(figures)
+    if lang is None or not precise:
+        return None
+    recent = now - timedelta(seconds=min(window_s, CROSS_LANGUAGE_WINDOW_S))
+    for story in pool:
+        other_language = story.sources and all(ref.lang != lang for ref in story.sources)
+        if other_language and story.first_seen >= recent and precise & set(story.figures):
+            return story
+    return None
 
 
 def new_story(title: str, now: datetime, source: SourceRef) -> Story:
