@@ -307,3 +307,18 @@ async def test_on_new_gets_articles_and_its_outbox_entries_commit_with_the_seen_
         [o] = await poller.poll_all()  # ... so the item comes back
         assert calls == [["item-2"]]
         assert [e.dedupe_key for e in await store.list_outbox()] == ["item-2"]
+
+
+async def test_a_changed_url_is_a_new_feed(
+    server: FeedServer, tmp_path: Path, clock: FakeClock
+) -> None:
+    server.add("/old.xml", rss(2, prefix="old"), etag='"o"')
+    server.add("/new.xml", rss(3, prefix="new"), etag='"n"')
+    config = make_config(server, ["/old.xml"], tmp_path)
+    await poll_once(config, clock)
+    moved = config.model_copy(
+        update={"feeds": [config.feeds[0].model_copy(update={"url": server.url("/new.xml")})]}
+    )
+    [outcome] = await poll_once(moved, clock)
+    assert outcome.status == "ok" and outcome.new == () and outcome.first_fetch
+    assert "If-None-Match" not in server.requests["/new.xml"][0]

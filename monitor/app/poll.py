@@ -158,8 +158,10 @@ class Poller:
         if state is None:
             state = FeedState(name=feed.name, url=feed.url)
         elif state.url != feed.url:
-            # A new URL is a new resource: its validators mean nothing.
+            # A new URL is a new resource: its validators mean nothing, and its
+            # backlog is recorded silently like any new feed's.
             state.url, state.etag, state.last_modified = feed.url, None, None
+            state.initialized = False
         now = self._clock.now()
         state.last_attempt = now
         try:

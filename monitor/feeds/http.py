@@ -119,7 +119,8 @@ class Fetcher:
                 async with asyncio.timeout(cfg.total_timeout):
                     result = await self._follow(url, etag, last_modified)
             except TimeoutError as e:
-                raise FetchError(f"timed out after {cfg.total_timeout:g}s") from e
+                waited = time.monotonic() - started
+                raise FetchError(f"timed out after {waited:.1f}s") from e
             except FetchError:
                 raise
             except aiohttp.ClientConnectorError as e:
