@@ -137,11 +137,6 @@ class Daemon:
             self._prices = PriceTracker(cfg.prices, http, self.clock, self.environ, self.metrics)
             await self._prices.start()
             stack.push_async_callback(self._prices.aclose)
-            # One price fetch before the first poll, so the first alerts carry a price.
-            try:
-                await asyncio.wait_for(self._prices.tick(), timeout=5.0)
-            except TimeoutError:
-                log.warning("price_first_fetch_slow", waited_s=5.0)
 
             self._builder = AlertBuilder(
                 config=cfg,
@@ -150,6 +145,11 @@ class Daemon:
                 destinations=list(notifiers),
                 price_context=self._prices.context_for,
             )
+            # One price fetch before the first poll, so the first alerts carry a price.
+            try:
+                await asyncio.wait_for(self._price_tick(), timeout=5.0)
+            except TimeoutError:
+                log.warning("price_first_fetch_slow", waited_s=5.0)
             self._poller = Poller(
                 cfg, store, feed_session, self.clock, on_new=self._on_new, owner=self.instance_id
             )
