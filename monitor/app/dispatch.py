@@ -128,19 +128,30 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Dispatch until `stop` is set. Store errors are logged and retried."""
-        await self._load_states()
-        while not stop.is_set():
-            try:
-                handled = await self.dispatch_once()
-            except StoreError as e:
-                log.error("dispatch_store_error", error=redact(str(e)))
-                handled = 0
-            except Exception as e:  # keep delivering: claimed rows come back when leases expire
-                log.error("dispatch_failed", error=redact(repr(e)), exc_info=True)
-                handled = 0
-            if handled == 0:
-                await self._idle(stop)
+        """Dispatch until `stop` is set. Store errors are logged and retried; rows
+        this process still holds when it stops (or is cancelled) are handed back."""
+        try:
+            while not stop.is_set():
+                try:
+                    handled = await self.dispatch_once()
+                except StoreError as e:
+                    log.error("dispatch_store_error", error=redact(str(e)))
+                    handled = 0
+                except Exception as e:  # keep delivering: claimed rows return when leases expire
+                    log.error("dispatch_failed", error=redact(repr(e)), exc_info=True)
+                    handled = 0
+                if handled == 0:
+                    await self._idle(stop)
+        finally:
+            await self.release()
+
+    async def release(self) -> int:
+        """Hand back every row this owner still holds, due at once. Never raises."""
+        try:
+            return await self._store.release_outbox(self._owner, self._clock.now())
+        except Exception as e:  # shutting down: leases expire on their own anyway
+            log.warning("dispatch_release_failed", error=redact(repr(e)))
+            return 0
 
     async def drain(self, deadline_s: float) -> int:
         """Send what is due until nothing is or `deadline_s` seconds have passed;
@@ -160,14 +171,14 @@ class Dispatcher:
 
     async def dispatch_once(self) -> int:
         """One pass: claim due rows, deliver them per destination. Returns rows handled."""
-        if not self._states:
-            await self._load_states()
         now = self._clock.now()
         entries = await self._store.claim_outbox(
             self._owner, now, self._cfg.batch, self._cfg.lease_s
         )
         if not entries:
             return 0
+        # Fresh each busy pass: `monitor outbox --retry` may have cleared a broken mark.
+        await self._load_states()
         groups: dict[str, list[OutboxEntry]] = {}
         for e in entries:
             groups.setdefault(e.destination, []).append(e)
