@@ -181,7 +181,7 @@ def test_matcher_rules(text: str, expected: set[str]) -> None:
 def test_terms_are_reported_with_positions() -> None:
     m = build_matcher([AliasSpec("x", "엔비디아")], terms=["급락"])
     result = m.scan("엔비디아 급락", "주가 급락했다")
-    assert [(t.field, t.start) for t in result.terms["급락"]] == [("title", 5), ("body", 3)]
+    assert list(result.terms["급락"]) == [("title", 5, 7), ("body", 3, 5)]
 
 
 def test_title_and_body_hits_are_separate_fields() -> None:

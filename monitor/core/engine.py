@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from monitor.core.errors import RuleError
 from monitor.core.matcher import (
     AliasSpec,
-    EntityHit,
+    Found,
     Matcher,
     build_matcher,
     normalize_text,
@@ -174,17 +174,19 @@ def normalized(article: Article) -> Article:
     return replace(article, title=title, summary=summary, body=body)
 
 
-def _with_sentences(hits: Sequence[EntityHit], title: str, text: str) -> tuple[Hit, ...]:
-    spans: dict[str, list[tuple[int, int]]] = {}
+def _hits(found: Sequence[Found], title: str, text: str) -> tuple[Hit, ...]:
+    """Hit values with the sentence each one sits in."""
+    spans: dict[str, tuple[list[int], list[int]]] = {}
     out: list[Hit] = []
-    for h in hits:
-        src = title if h.field == "title" else text
-        if h.field not in spans:
-            spans[h.field] = sentence_spans(src)
-        ss = spans[h.field]
-        i = bisect.bisect_right(ss, (h.start, len(src) + 1)) - 1
-        sentence = src[ss[i][0] : ss[i][1]] if 0 <= i < len(ss) else src
-        out.append(Hit(h.entity, h.alias, h.field, h.start, h.end, sentence))
+    for where, start, end, entity, alias in found:
+        src = title if where == "title" else text
+        bounds = spans.get(where)
+        if bounds is None:
+            ss = sentence_spans(src)
+            bounds = spans[where] = ([s for s, _ in ss], [e for _, e in ss])
+        i = bisect.bisect_right(bounds[0], start) - 1
+        sentence = src[bounds[0][i] : bounds[1][i]] if i >= 0 else src
+        out.append(Hit(entity, alias, where, start, end, sentence))
     return tuple(out)
 
 
@@ -199,18 +201,21 @@ class _Scan:
 def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
     article = normalized(article)
     title, text = article.title, article.text
-    result = rs.matcher.scan(title, text)
-    by_entity: dict[str, list[EntityHit]] = {}
-    for h in result.hits:
-        by_entity.setdefault(h.entity, []).append(h)
+    found, terms = rs.matcher.find(title, text)
+    hits = _hits(found, title, text)
+    by_entity: dict[str, list[Hit]] = {}
+    for h in hits:
+        if h.entity in by_entity:
+            by_entity[h.entity].append(h)
+        else:
+            by_entity[h.entity] = [h]
     entities = tuple(sorted(by_entity))
-    hits = _with_sentences(result.hits, title, text)
     stance: dict[str, Stance] = {}
     if with_stance:
         for target in rs.stance_targets:
             if target in by_entity:
                 stance[target] = assess(article, target, hits, rs.lexicon, rs.thresholds)
-    facts = Facts(article, title, text, by_entity, result.terms, stance)
+    facts = Facts(article, title, text, by_entity, terms, stance)
     return _Scan(article, hits, facts, entities)
 
 
@@ -243,17 +248,15 @@ def analyze(rs: RuleSet, article: Article) -> Analysis:
 def match_only(rs: RuleSet, article: Article) -> tuple[str, ...]:
     """Entities of an article without stance or rules (benchmarks, quick filters)."""
     a = normalized(article)
-    return rs.matcher.scan(a.title, a.text).entities()
+    return rs.matcher.entities(a.title, a.text)
 
 
 def explain_rules(rs: RuleSet, analysis: Analysis) -> list[Verdict]:
     """Every rule's verdict on an analysed article, in rule-file order."""
-    by_entity: dict[str, list[EntityHit]] = {}
+    by_entity: dict[str, list[Hit]] = {}
     for h in analysis.hits:
-        by_entity.setdefault(h.entity, []).append(
-            EntityHit(h.entity, h.alias, h.field, h.start, h.end)
-        )
+        by_entity.setdefault(h.entity, []).append(h)
     a = analysis.article
-    terms = rs.matcher.scan(a.title, a.text).terms
+    _, terms = rs.matcher.find(a.title, a.text)
     facts = Facts(a, a.title, a.text, by_entity, terms, analysis.stance)
     return [evaluate(r, facts) for r in rs.rules]

@@ -1,47 +1,56 @@
 """Entity and term matching over Korean and English text.
 
 Owns text normalisation and the one multi-pattern automaton built over every
-alias, ticker, exclude form, context word and free rule term. A scan folds case
-and drops spaces (so an alias written with a space also matches without one),
-runs the automaton once, and then checks each raw hit:
+alias, ticker, exclude form, context word and free rule term. A scan folds case,
+runs the automaton once per field, and then checks each raw hit:
 
 * Hangul on the alias's left edge needs the start of text or a non-Hangul
   character before it; anything may follow a Hangul edge (엔비디아의, 하이닉스株).
 * An ASCII letter or digit on an edge needs a character that is not an ASCII
   letter or digit beyond it (H20 is not H200, AGI is not MAGIC, H100을 matches);
   a plural "s" after an ASCII alias is allowed (H100s, GPUs).
-* Spaces inside the text may only fall where the alias itself had a space.
+* A space inside an alias is optional in the text (범용 인공지능 / 범용인공지능):
+  the automaton holds every spacing variant, so no space may appear elsewhere.
 * Cased aliases and tickers must match the original case exactly.
-* A hit covered by one of its exclude forms (메타버스, Samsung Biologics) is dropped.
+* A hit covered by one of its entity's exclude forms (메타버스, Samsung
+  Biologics) is dropped.
 * A guarded alias counts only near one of its context words, and never in an
   article that contains one of its avoid words.
 
-The automaton comes from pyahocorasick (chosen by measurement; see
-`benchmarks/engine.py`). Everything here is pure and immutable once built.
+Texts must be normalised first (`normalize_text`: NFKC, single spaces); the
+engine does that. The automaton comes from pyahocorasick, chosen by measurement
+(see `benchmarks/engine.py`). Everything here is pure and immutable once built.
 """
 
 from __future__ import annotations
 
-import bisect
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any, Literal
 
 import ahocorasick
 
+from monitor.core.models import Hit
+
 Field = Literal["title", "body"]
-PatternKind = Literal["alias", "ticker", "exclude", "near", "avoid", "term"]
+TermHit = tuple[Field, int, int]  # (field, start, end)
 
 _WS = re.compile(r"\s+")
 # A sentence ends at . ! ? or an ellipsis followed by space, but not after an
 # initial or a common abbreviation (U.S. export rules, Mr. Kim, vs. rivals).
-_SENTENCE_END = re.compile(
-    r"(?<![A-Z]\.[A-Z]\.)(?<!\s[A-Z]\.)(?<!\b(?:Mr|Ms|Dr|vs|No|Co|St)\.)"
-    r"(?<=[.!?。…])[\"'”’)\]]*\s+"
-)
+_SENTENCE_END = re.compile(r"([.!?。…][\"'”’)\]]*)\s+")
+_ABBREVIATION = re.compile(r"(?:^|[\s(])(?:[A-Z]|[A-Z]\.[A-Z]|Mr|Ms|Dr|vs|No|Co|St|Inc|Corp)$")
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_MAX_VARIANT_SPACES = 3  # aliases with more spaces get only the spaced and unspaced forms
+
+# Pattern kinds and edge flags, packed into tuples: the scan loop is the hot path.
+# A Hangul edge here means a precomposed syllable (가-힣); NFKC text has no others.
+# _SURE is an alias hit that no exclude form can cover and no guard can reject.
+_ALIAS, _TERM, _EXCLUDE, _SURE = 0, 1, 2, 3
+_LEFT_HANGUL, _LEFT_ALNUM, _RIGHT_ALNUM = 1, 2, 4
 
 
 def normalize_text(text: str) -> str:
@@ -49,9 +58,14 @@ def normalize_text(text: str) -> str:
     spaces, whitespace runs collapsed to one space, ends stripped."""
     if not text:
         return ""
-    if not unicodedata.is_normalized("NFKC", text):
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    return _WS.sub(" ", text).strip()
+    # Cheap C-level tests first: most texts are already single-spaced and printable.
+    if "  " in text or not text.isprintable():
+        text = _WS.sub(" ", text)
+    if text[0] == " " or text[-1] == " ":
+        text = text.strip()
+    return text
 
 
 def fold(text: str) -> str:
@@ -64,8 +78,13 @@ def fold(text: str) -> str:
 
 
 def compact_key(text: str) -> str:
-    """The automaton key of an alias: folded, every space removed."""
+    """An alias folded with every space removed: the key free terms are known by."""
     return "".join(fold(normalize_text(text)).split())
+
+
+def term_key(text: str) -> str:
+    """The id of a free term or guard word."""
+    return compact_key(text)
 
 
 def is_hangul(ch: str) -> bool:
@@ -73,28 +92,17 @@ def is_hangul(ch: str) -> bool:
     return 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F
 
 
-def _is_ascii_alnum(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
-
-
-@dataclass(frozen=True, slots=True)
-class Pattern:
-    """One form the automaton looks for, and what a hit on it means.
-
-    `owner` is an entity id (alias, ticker, exclude), a guard group key (near,
-    avoid) or a term key; `group` says which guard applies to an alias hit.
-    """
-
-    kind: PatternKind
-    owner: str
-    text: str  # the form as written in the rule file
-    cased: bool = False
-    group: int = -1  # index into Matcher.groups for alias and ticker patterns
-    gaps: frozenset[int] = frozenset()  # compact offsets where a space may fall
-    left_hangul: bool = False
-    left_alnum: bool = False
-    right_alnum: bool = False
-    compact: str = ""  # the form without spaces, original case (for cased checks)
+def spacing_variants(form: str) -> list[str]:
+    """`form` with each of its spaces kept or dropped ("SK 하이닉스" -> both spellings)."""
+    parts = form.split(" ")
+    if len(parts) == 1:
+        return [form]
+    if len(parts) - 1 > _MAX_VARIANT_SPACES:
+        return [form, "".join(parts)]
+    out = []
+    for seps in itertools.product((" ", ""), repeat=len(parts) - 1):
+        out.append(parts[0] + "".join(s + p for s, p in zip(seps, parts[1:], strict=True)))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,32 +114,17 @@ class Guard:
     avoid: frozenset[str] = frozenset()  # term keys; any of them in the article vetoes
     window: int = 80
 
-
-@dataclass(frozen=True, slots=True)
-class RawHit:
-    """A boundary-checked occurrence of a pattern in one field."""
-
-    pattern: Pattern
-    field: Field
-    start: int
-    end: int
-
-
-@dataclass(frozen=True, slots=True)
-class EntityHit:
-    entity: str
-    alias: str
-    field: Field
-    start: int
-    end: int
+    @property
+    def trivial(self) -> bool:
+        return not (self.near or self.avoid)
 
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
     """What one article held: entity hits (after guards and excludes) and term hits."""
 
-    hits: tuple[EntityHit, ...]
-    terms: Mapping[str, tuple[RawHit, ...]]
+    hits: tuple[Hit, ...]  # without sentences; the engine adds those
+    terms: Mapping[str, Sequence[TermHit]]
 
     def entities(self) -> tuple[str, ...]:
         return tuple(sorted({h.entity for h in self.hits}))
@@ -150,6 +143,13 @@ class AliasSpec:
     window: int = 80
 
 
+# A raw candidate: (start, end, entity, guard group, alias text)
+_Cand = tuple[int, int, str, int, str]
+_Spans = dict[str, list[tuple[int, int]]]  # entity -> exclude spans in one field
+# An accepted hit: (field, start, end, entity, alias)
+Found = tuple[Field, int, int, str, str]
+
+
 @dataclass(frozen=True)
 class Matcher:
     """The compiled automaton plus the guards; build with `build_matcher`."""
@@ -158,44 +158,207 @@ class Matcher:
     groups: tuple[Guard, ...]
     alias_count: int
     pattern_count: int
+    guarded: frozenset[int] = frozenset()  # groups with a context requirement
+
+    def find(self, title: str, body: str) -> tuple[list[Found], dict[str, list[TermHit]]]:
+        """Accepted entity hits (title first, then by position) and term hits of
+        normalised `title` and `body`."""
+        terms: dict[str, list[TermHit]] = {}
+        x_title: _Spans = {}
+        x_body: _Spans = {}
+        raw_title = self._raw(title, "title", terms, x_title)
+        raw_body = self._raw(body, "body", terms, x_body)
+        found: list[Found] = [
+            ("title", c[0], c[1], c[2], c[4])
+            for c in self._accept(raw_title, "title", terms, x_title)
+        ]
+        found += [
+            ("body", c[0], c[1], c[2], c[4]) for c in self._accept(raw_body, "body", terms, x_body)
+        ]
+        return found, terms
 
     def scan(self, title: str, body: str) -> ScanResult:
-        """Find every entity and term in normalised `title` and `body`."""
-        raw = _scan_field(self.automaton, title, "title") + _scan_field(
-            self.automaton, body, "body"
-        )
-        return _resolve(raw, self.groups)
+        """`find` as Hit values (without sentences)."""
+        found, terms = self.find(title, body)
+        hits = tuple(Hit(e, alias, f, s, end) for f, s, end, e, alias in found)
+        return ScanResult(hits, terms)
+
+    def entities(self, title: str, body: str) -> tuple[str, ...]:
+        """Only the entity ids: the same checks as `find`, without building hits."""
+        terms: dict[str, list[TermHit]] = {}
+        x_title: _Spans = {}
+        x_body: _Spans = {}
+        found: set[str] = set()
+        raw_title = self._raw(title, "title", terms, x_title, found)
+        raw_body = self._raw(body, "body", terms, x_body, found)
+        self._accept(raw_title, "title", terms, x_title, found)
+        self._accept(raw_body, "body", terms, x_body, found)
+        return tuple(sorted(found))
+
+    def _raw(
+        self,
+        text: str,
+        where: Field,
+        terms: dict[str, list[TermHit]],
+        excluded: _Spans,
+        found: set[str] | None = None,
+    ) -> list[_Cand]:
+        """Entity candidates whose edges and case hold, in automaton order. Term
+        hits go to `terms`, exclude spans to `excluded`; with `found`, hits that
+        cannot be rejected later go straight into it as entity ids."""
+        if not text or self.automaton is None:
+            return []
+        n = len(text)
+        alnum = _ASCII_ALNUM
+        out: list[_Cand] = []
+        add = out.append
+        folded = text.lower()
+        if len(folded) != n:
+            folded = fold(text)
+        for last, (length, flags, kind, owner, group, exact, alias, more) in self.automaton.iter(
+            folded
+        ):
+            end = last + 1
+            start = end - length
+            # Edge flags are the same for every record of a key: check them once.
+            if flags:
+                if start and flags & _LEFT_HANGUL and "가" <= text[start - 1] <= "힣":
+                    continue
+                if start and flags & _LEFT_ALNUM and text[start - 1] in alnum:
+                    continue
+                if (
+                    end < n
+                    and flags & _RIGHT_ALNUM
+                    and text[end] in alnum
+                    and (text[end] != "s" or (end + 1 < n and text[end + 1] in alnum))
+                ):
+                    continue  # a plural "s" may follow (H100s), other letters not (H200)
+            # Most keys carry one record, unpacked in the payload (the common case is
+            # written out inline: this loop is the hot path); the others are in `more`.
+            if exact is None or text[start:end] == exact:
+                if kind == _SURE:
+                    if found is None:
+                        add((start, end, owner, group, alias))
+                    else:
+                        found.add(owner)
+                elif kind == _ALIAS:
+                    add((start, end, owner, group, alias))
+                elif kind == _TERM:
+                    occ = terms.get(owner)
+                    if occ is None:
+                        terms[owner] = [(where, start, end)]
+                    else:
+                        occ.append((where, start, end))
+                else:
+                    excluded.setdefault(owner, []).append((start, end))
+            if more:
+                _more(more, text, where, start, end, out, terms, excluded)
+        return out
+
+    def _accept(
+        self,
+        cands: list[_Cand],
+        where: Field,
+        terms: Mapping[str, list[TermHit]],
+        excluded: _Spans,
+        found: set[str] | None = None,
+    ) -> list[_Cand]:
+        """Drop excluded and unguarded candidates, and same-entity hits nested in
+        longer ones. With `found`, only collect entity ids into it: one accepted hit
+        per entity is enough, so the rest are not checked."""
+        if not cands:
+            return []
+        guarded = self.guarded
+        groups = self.groups
+        near_cache: dict[int, list[tuple[int, int]] | None] = {}
+        kept: list[_Cand] = []
+        for c in cands:
+            start, end, entity, group, _ = c
+            if found is not None and entity in found:
+                continue
+            if excluded:
+                spans = excluded.get(entity)
+                if spans and any(s <= start and end <= e for s, e in spans):
+                    continue
+            if group in guarded:
+                if group not in near_cache:
+                    near_cache[group] = _context(groups[group], where, terms)
+                near = near_cache[group]
+                if near is None:
+                    continue  # an avoid word is in the article
+                window = groups[group].window
+                if near and not any(s - end <= window and start - e <= window for s, e in near):
+                    continue
+            if found is not None:
+                found.add(entity)
+                continue
+            kept.append(c)
+        if len(kept) < 2:
+            return kept
+        # The automaton reports by end position: order by start, then drop a hit of
+        # an entity nested in a longer hit of the same entity (하이닉스 in SK하이닉스).
+        kept.sort()
+        out = [kept[0]]
+        for c in kept[1:]:
+            prev = out[-1]
+            if c[2] == prev[2] and c[1] <= prev[1]:
+                continue
+            if c[2] == prev[2] and c[0] == prev[0]:
+                out[-1] = c  # same start, longer form
+                continue
+            out.append(c)
+        return out
 
 
-def term_key(text: str) -> str:
-    """The owner id of a free term or guard word: its compact form."""
-    return compact_key(text)
-
-
-def _make_pattern(
-    kind: PatternKind, owner: str, text: str, *, cased: bool = False, group: int = -1
-) -> Pattern:
-    norm = normalize_text(text)
-    gaps: set[int] = set()
-    pos = 0
-    for ch in norm:
-        if ch == " ":
-            gaps.add(pos)
+def _more(
+    records: tuple[tuple[Any, ...], ...],
+    text: str,
+    where: Field,
+    start: int,
+    end: int,
+    out: list[_Cand],
+    terms: dict[str, list[TermHit]],
+    excluded: _Spans,
+) -> None:
+    """The second and later records of one automaton key."""
+    for kind, owner, group, exact, alias in records:
+        if exact is not None and text[start:end] != exact:
+            continue
+        if kind in (_ALIAS, _SURE):
+            out.append((start, end, owner, group, alias))
+        elif kind == _TERM:
+            terms.setdefault(owner, []).append((where, start, end))
         else:
-            pos += 1
-    compact = norm.replace(" ", "")
-    return Pattern(
-        kind=kind,
-        owner=owner,
-        text=text,
-        cased=cased,
-        group=group,
-        gaps=frozenset(gaps),
-        left_hangul=bool(compact) and is_hangul(compact[0]),
-        left_alnum=bool(compact) and _is_ascii_alnum(compact[0]),
-        right_alnum=bool(compact) and _is_ascii_alnum(compact[-1]),
-        compact=compact,
-    )
+            excluded.setdefault(owner, []).append((start, end))
+
+
+def _context(
+    guard: Guard, where: Field, terms: Mapping[str, list[TermHit]]
+) -> list[tuple[int, int]] | None:
+    """Spans of the guard's near words in this field (empty list: no near words
+    required); None when one of its avoid words is anywhere in the article."""
+    if guard.avoid and any(k in terms for k in guard.avoid):
+        return None
+    if not guard.near:
+        return []
+    spans = [
+        (s, e)
+        for key in (guard.near & terms.keys() if len(terms) < len(guard.near) else guard.near)
+        for f, s, e in terms.get(key, ())
+        if f == where
+    ]
+    return spans or [(-(10**9), -(10**9))]  # required but absent: nothing is near
+
+
+def _edge_flags(form: str) -> int:
+    flags = 0
+    if form and "가" <= form[0] <= "힣":
+        flags |= _LEFT_HANGUL
+    if form and form[0] in _ASCII_ALNUM:
+        flags |= _LEFT_ALNUM
+    if form and form[-1] in _ASCII_ALNUM:
+        flags |= _RIGHT_ALNUM
+    return flags
 
 
 def build_matcher(
@@ -207,16 +370,19 @@ def build_matcher(
 
     Raises ValueError for an empty form.
     """
-    by_key: dict[str, list[Pattern]] = {}
+    by_key: dict[str, list[tuple[Any, ...]]] = {}
     guard_index: dict[Guard, int] = {}
     words: set[str] = set(terms)
 
-    def add(key: str, pattern: Pattern) -> None:
-        if not key:
-            raise ValueError(f"empty form {pattern.text!r} for {pattern.owner!r}")
-        bucket = by_key.setdefault(key, [])
-        if pattern not in bucket:
-            bucket.append(pattern)
+    def add(kind: int, owner: str, form: str, cased: bool, group: int) -> None:
+        norm = normalize_text(form)
+        if not norm:
+            raise ValueError(f"empty form {form!r} for {owner!r}")
+        for variant in spacing_variants(norm):
+            record = (kind, owner, group, variant if cased else None, form)
+            bucket = by_key.setdefault(fold(variant), [])
+            if record not in bucket:
+                bucket.append(record)
 
     alias_count = 0
     for spec in aliases:
@@ -229,143 +395,41 @@ def build_matcher(
         words.update(spec.near)
         words.update(spec.avoid)
         group = guard_index.setdefault(guard, len(guard_index))
-        cased = spec.cased or spec.kind == "ticker"
-        add(
-            compact_key(spec.text),
-            _make_pattern(spec.kind, spec.entity, spec.text, cased=cased, group=group),
-        )
+        add(_ALIAS, spec.entity, spec.text, spec.cased or spec.kind == "ticker", group)
         alias_count += 1
     for entity, forms in (excludes or {}).items():
         for form in forms:
-            add(compact_key(form), _make_pattern("exclude", entity, form))
+            add(_EXCLUDE, entity, form, False, -1)
     for word in words:
-        add(term_key(word), _make_pattern("term", term_key(word), word))
+        add(_TERM, term_key(word), word, False, -1)
+
+    groups = tuple(sorted(guard_index, key=guard_index.__getitem__))
+    guarded = frozenset(i for i, g in enumerate(groups) if not g.trivial)
+    folded_excludes = {
+        e: [fold(normalize_text(f)) for f in fs] for e, fs in (excludes or {}).items()
+    }
+    for key, records in by_key.items():
+        for i, (kind, owner, group, exact, form) in enumerate(records):
+            if (
+                kind == _ALIAS
+                and group not in guarded
+                and not any(key in x for x in folded_excludes.get(owner, ()))
+            ):
+                records[i] = (_SURE, owner, group, exact, form)
 
     automaton = ahocorasick.Automaton()
-    for key, patterns in by_key.items():
-        automaton.add_word(key, (len(key), tuple(patterns)))
+    for key, records in by_key.items():
+        first, *more = records
+        automaton.add_word(key, (len(key), _edge_flags(key), *first, tuple(more)))
     if by_key:
         automaton.make_automaton()
-    groups = tuple(sorted(guard_index, key=guard_index.__getitem__))
     return Matcher(
         automaton=automaton if by_key else None,
         groups=groups,
+        guarded=guarded,
         alias_count=alias_count,
-        pattern_count=sum(len(p) for p in by_key.values()),
+        pattern_count=sum(len(r) for r in by_key.values()),
     )
-
-
-def _scan_field(automaton: Any, text: str, where: Field) -> list[RawHit]:
-    """Run the automaton over one field and keep the hits whose edges and spacing hold."""
-    if not text or automaton is None:
-        return []
-    folded = fold(text)
-    parts = folded.split(" ")
-    compact = "".join(parts)
-    # ends[i] = compact offset just past part i; part i is preceded by i spaces.
-    ends = list(accumulate(map(len, parts)))
-    out: list[RawHit] = []
-    for last, (length, patterns) in automaton.iter(compact):
-        first = last - length + 1
-        i0 = bisect.bisect_right(ends, first)
-        i1 = bisect.bisect_right(ends, last)
-        start = first + i0
-        end = last + i1 + 1
-        inner = range(i0, i1)
-        for p in patterns:
-            # Spaces inside the match must each sit where the form had one.
-            if (
-                i1 != i0
-                and p.kind != "exclude"
-                and not all(ends[i] - first in p.gaps for i in inner)
-            ):
-                continue
-            if not _edges_ok(p, text, start, end):
-                continue
-            out.append(RawHit(p, where, start, end))
-    return out
-
-
-def _edges_ok(p: Pattern, text: str, start: int, end: int) -> bool:
-    if p.left_hangul and start > 0 and is_hangul(text[start - 1]):
-        return False
-    if p.left_alnum and start > 0 and _is_ascii_alnum(text[start - 1]):
-        return False
-    n = len(text)
-    # A plural "s" may follow an ASCII edge (H100s, GPUs); other letters or digits not (H200).
-    if (
-        p.right_alnum
-        and end < n
-        and _is_ascii_alnum(text[end])
-        and (text[end] != "s" or (end + 1 < n and _is_ascii_alnum(text[end + 1])))
-    ):
-        return False
-    return not (p.cased and text[start:end].replace(" ", "") != p.compact)
-
-
-def _resolve(raw: list[RawHit], groups: tuple[Guard, ...]) -> ScanResult:
-    """Apply excludes and guards; split entity hits from term hits."""
-    terms: dict[str, list[RawHit]] = {}
-    excluded: list[RawHit] = []
-    candidates: list[RawHit] = []
-    for h in raw:
-        kind = h.pattern.kind
-        if kind == "term":
-            terms.setdefault(h.pattern.owner, []).append(h)
-        elif kind == "exclude":
-            excluded.append(h)
-        else:
-            candidates.append(h)
-    hits: list[EntityHit] = []
-    for h in candidates:
-        p = h.pattern
-        if excluded and any(
-            x.pattern.owner == p.owner
-            and x.field == h.field
-            and x.start <= h.start
-            and h.end <= x.end
-            for x in excluded
-        ):
-            continue
-        guard = groups[p.group]
-        if guard.avoid and any(k in terms for k in guard.avoid):
-            continue
-        if guard.near and not _near(h, guard, terms):
-            continue
-        hits.append(EntityHit(p.owner, p.text, h.field, h.start, h.end))
-    hits.sort(key=lambda e: (e.field != "title", e.start, -e.end))
-    return ScanResult(
-        hits=_dedupe(hits),
-        terms={k: tuple(v) for k, v in terms.items()},
-    )
-
-
-def _near(hit: RawHit, guard: Guard, terms: Mapping[str, list[RawHit]]) -> bool:
-    for key in guard.near:
-        for t in terms.get(key, ()):
-            if t.field != hit.field:
-                continue
-            gap = max(t.start - hit.end, hit.start - t.end, 0)
-            if gap <= guard.window:
-                return True
-    return False
-
-
-def _dedupe(hits: list[EntityHit]) -> tuple[EntityHit, ...]:
-    """Drop a hit of an entity nested inside a longer hit of the same entity."""
-    out: list[EntityHit] = []
-    for h in hits:
-        if out:
-            prev = out[-1]
-            if (
-                prev.entity == h.entity
-                and prev.field == h.field
-                and prev.start <= h.start
-                and h.end <= prev.end
-            ):
-                continue
-        out.append(h)
-    return tuple(out)
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -373,8 +437,11 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     left = 0
     for m in _SENTENCE_END.finditer(text):
-        if m.start() > left:
-            spans.append((left, m.start()))
+        dot = m.start()
+        if text[dot] == "." and _ABBREVIATION.search(text, max(0, dot - 6), dot):
+            continue  # U.S. export rules, Mr. Kim, vs. rivals
+        if m.end(1) > left:
+            spans.append((left, m.end(1)))
         left = m.end()
     if left < len(text):
         spans.append((left, len(text)))

@@ -24,8 +24,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from monitor.core.durations import parse_duration
 from monitor.core.errors import RuleError
-from monitor.core.matcher import EntityHit, RawHit, term_key
-from monitor.core.models import Article, RuleMatch, Stance
+from monitor.core.matcher import TermHit, term_key
+from monitor.core.models import Article, Hit, RuleMatch, Stance
 
 Severity = Literal["info", "notice", "warning", "critical"]
 Label = Literal["bullish", "bearish", "mixed", "neutral"]
@@ -474,8 +474,8 @@ class Facts:
     article: Article
     title: str
     text: str
-    hits_by_entity: Mapping[str, Sequence[EntityHit]]
-    terms: Mapping[str, Sequence[RawHit]]
+    hits_by_entity: Mapping[str, Sequence[Hit]]
+    terms: Mapping[str, Sequence[TermHit]]
     stance: Mapping[str, Stance]
 
 
@@ -515,7 +515,7 @@ def _holds(c: Cond, f: Facts) -> str | None:
     if c.kind == "term":
         t = f.terms.get(c.value)
         if t:
-            return f"{c.label}: at {_where(t[0].field, t[0].start, t[0].end)}"
+            return f"{c.label}: at {_where(*t[0])}"
         return None
     assert c.regex is not None
     for name, text in (("title", f.title), ("body", f.text)):
