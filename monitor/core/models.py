@@ -257,6 +257,7 @@ class Alert:
     # An update, not a new message: the dedupe key of the alert whose message it
     # replaces (a story that gained sources). Destinations that cannot edit skip it.
     edit_of: str | None = None
+    chart_png: str = ""  # base64 PNG of the price chart, for destinations that take files
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -280,6 +281,7 @@ class Alert:
             "children": [c.to_dict() for c in self.children],
             "reply_to": self.reply_to,
             "edit_of": self.edit_of,
+            "chart_png": self.chart_png,
         }
 
     @classmethod
@@ -307,4 +309,5 @@ class Alert:
             children=tuple(cls.from_dict(c) for c in data.get("children", ())),
             reply_to=data.get("reply_to"),
             edit_of=data.get("edit_of"),
+            chart_png=data.get("chart_png", ""),
         )
