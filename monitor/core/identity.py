@@ -13,11 +13,8 @@ _ID_MAX = 512  # ids longer than this are hashed; some feeds put whole URLs with
 
 
 def _digest(*parts: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\x1f")
-    return h.hexdigest()
+    joined = "\x1f".join(parts) + "\x1f"
+    return hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def item_identity(guid: str, link: str, title: str, summary: str) -> str:

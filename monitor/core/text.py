@@ -67,7 +67,14 @@ def normalize_text(raw: str | None) -> str:
     if not text.isascii():
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-        if any(ch in text for ch in _INVISIBLE_CHARS):
+        if (
+            "\u200b" in text
+            or "\ufeff" in text
+            or "\u00ad" in text
+            or "\u200c" in text
+            or "\u200d" in text
+            or "\u2060" in text
+        ):
             text = _INVISIBLE.sub("", text)
     if "  " in text or _ODD_SPACE.search(text):
         # str.split() splits on every Unicode space, \xa0 and ideographic space included.
@@ -89,6 +96,7 @@ _PREFIX_WORD = (
     r"breaking(?:\s+news)?|exclusive|update(?:\s*\d+)?)"
 )
 _OPENERS = "[(<【〔《「"
+_BARE_STARTS = "속긴단종상특공0123456789BbEeUu"  # first letters of the prefix words
 _CLOSERS = "])>】〕》」"
 _BRACKETED = re.compile(
     rf"\s*[{re.escape(_OPENERS)}]\s*({_PREFIX_WORD})\s*[{re.escape(_CLOSERS)}]\s*", re.I
@@ -103,6 +111,9 @@ def split_title_prefixes(title: str) -> tuple[str, tuple[str, ...]]:
     >>> split_title_prefixes("[단독][속보] 엔비디아 17% 급락")
     ('엔비디아 17% 급락', ('단독', '속보'))
     """
+    first = title.lstrip()[:1]
+    if not first or (first not in _OPENERS and first not in _BARE_STARTS):
+        return title.strip(), ()  # the common case, decided without a regex
     words: list[str] = []
     rest = title
     while True:

@@ -238,24 +238,37 @@ def _check_date(raw: str, ctx: FeedContext) -> str:
     return raw
 
 
+_RSS_FIELDS = {
+    "guid": "guid",
+    "link": "link",
+    "title": "title",
+    "description": "summary",
+    NS_CONTENT + "encoded": "body",
+    "pubDate": "published",
+    NS_DC + "date": "dc_date",
+    "source": "source",
+}
+
+
 def _rss_items(channel: ET.Element, ctx: FeedContext) -> list[RawItem]:
     items: list[RawItem] = []
     for it in channel.iter("item"):
-        if it.find("link") is None:
+        fields: dict[str, str] = {}
+        for child in it:  # one pass over the children instead of a find() per field
+            key = _RSS_FIELDS.get(child.tag)
+            if key is not None and key not in fields:
+                fields[key] = _text(child)
+        if "link" not in fields:
             raise _Unsure("item without a link")
-        body_el = it.find(NS_CONTENT + "encoded")
-        date = it.find("pubDate")
-        if date is None:
-            date = it.find(NS_DC + "date")
         items.append(
             RawItem(
-                guid=_text(it.find("guid")),
-                link=_check_link(_text(it.find("link"))),
-                title=_text(it.find("title")),
-                summary=_text(it.find("description")),
-                body=_text(body_el),
-                published=_check_date(_text(date), ctx),
-                source=_text(it.find("source")),
+                guid=fields.get("guid", ""),
+                link=_check_link(fields["link"]),
+                title=fields.get("title", ""),
+                summary=fields.get("summary", ""),
+                body=fields.get("body", ""),
+                published=_check_date(fields.get("published") or fields.get("dc_date", ""), ctx),
+                source=fields.get("source", ""),
             )
         )
     return items
