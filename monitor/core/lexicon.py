@@ -23,9 +23,9 @@ Term syntax:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import ahocorasick
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -154,7 +154,9 @@ class CommonFile(_Model):
 @dataclass(frozen=True, slots=True)
 class Pair:
     id: str
-    subjects: frozenset[int]
+    subjects: frozenset[int]  # lexicon groups (including @company / @driver names)
+    subject_kinds: frozenset[str]  # which entity mentions may be the subject: @target, ...
+    subjects_with_mentions: frozenset[int]  # `subjects` plus MENTION_GROUP if any kind
     polarity: int  # +1 bullish, -1 bearish
     weight: float
     scope: Scope
@@ -189,6 +191,7 @@ TARGET_GROUP = "@target"
 COMPANY_GROUP = "@company"
 DRIVER_GROUP = "@driver"
 _RESERVED = (TARGET_GROUP, COMPANY_GROUP, DRIVER_GROUP)
+MENTION_GROUP = -1  # group id of the engine's entity mentions inside a clause
 _BRACES = re.compile(r"\{([^{}]*)\}")
 _LATIN = re.compile(r"[A-Za-z0-9]")
 
@@ -350,9 +353,13 @@ class _Builder:
                         path=path,
                         rule=pair.id,
                     )
+            subjects = frozenset(self.gid(s) for s in pair.subject)
+            kinds = frozenset(s for s in pair.subject if s in _RESERVED)
             compiled = Pair(
                 pair.id,
-                frozenset(self.gid(s) for s in pair.subject),
+                subjects,
+                kinds,
+                subjects | {MENTION_GROUP} if kinds else subjects,
                 1 if pair.polarity == "bullish" else -1,
                 pair.weight,
                 pair.scope,
@@ -416,9 +423,8 @@ class _Entry:
     latin_right: bool
 
 
-@dataclass(frozen=True, slots=True)
-class TermMatch:
-    """One lexicon term found in a text."""
+class TermMatch(NamedTuple):
+    """One lexicon term found in a text (a tuple: scanning makes many of them)."""
 
     start: int
     end: int
@@ -429,13 +435,13 @@ class TermMatch:
 class ScanCache:
     """A small memo so that several targets of one article share one scan."""
 
-    entries: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    entries: dict[Hashable, Any] = field(default_factory=dict)
     limit: int = 32
 
-    def get(self, key: tuple[str, str, str]) -> Any:
+    def get(self, key: Hashable) -> Any:
         return self.entries.get(key)
 
-    def put(self, key: tuple[str, str, str], value: Any) -> None:
+    def put(self, key: Hashable, value: Any) -> None:
         if len(self.entries) >= self.limit:
             self.entries.clear()
         self.entries[key] = value

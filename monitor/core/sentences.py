@@ -17,11 +17,10 @@ Rules, and why:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     """A piece of text with its half-open offsets in the text it came from."""
 
     start: int
@@ -70,7 +69,6 @@ _ABBREVIATIONS = frozenset(
         "fig",
     }
 )
-_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 _INITIALS = re.compile(r"^(?:[a-z]\.)+[a-z]$")
 _HEADLINE_BREAK = re.compile(r"\s*(?:…+|\.{3,}|;|\s-\s|\s\|\s)\s*")
 
@@ -79,16 +77,17 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     """Whether the period at `dot` closes an abbreviation rather than a sentence."""
     if dot == 0 or not text[dot - 1].isascii() or not text[dot - 1].isalpha():
         return False  # "다.", "17%.", "$5." end sentences
-    m = _WORD_BEFORE.search(text, max(0, dot - 12), dot)
-    if m is None:
+    begin = max(text.rfind(" ", 0, dot), text.rfind("(", 0, dot)) + 1
+    word = text[begin:dot]
+    if not word[:1].isalpha():
         return False
-    word = m.group(1).lower().rstrip(".")
-    if word in _ABBREVIATIONS:
+    lowered = word.lower()
+    if lowered in _ABBREVIATIONS:
         return True
     # Initials ("C.C. Wei", "J. Smith", "U.A.E."), but not the pronoun "I".
-    if _INITIALS.match(word) and len(word) > 1:
-        return True
-    return len(word) == 1 and text[m.start(1)].isupper() and text[m.start(1)] != "I"
+    if len(word) == 1:
+        return word.isupper() and word != "I"
+    return _INITIALS.match(lowered) is not None
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:

@@ -35,6 +35,7 @@ from monitor.core.errors import RuleError
 from monitor.core.lexicon import (
     COMPANY_GROUP,
     DRIVER_GROUP,
+    MENTION_GROUP,
     TARGET_GROUP,
     CompiledLanguage,
     EntityRoles,
@@ -195,23 +196,16 @@ def _choose_language(article: Article, lexicon: Lexicon) -> CompiledLanguage | N
     return next(iter(langs.values()), None)
 
 
-def _scan_article(article: Article, lang: CompiledLanguage, cache: ScanCache) -> _Scanned:
-    body = article.text
-    key = (lang.lang, article.title, body)
-    cached = cache.get(key)
-    if isinstance(cached, _Scanned):
-        return cached
+def _scan_article(article: Article, lang: CompiledLanguage) -> _Scanned:
     title = article.title
     title_spans = [Span(0, len(title), title)] if title else []
     parts = split_headline(title)
     questions = tuple(p for p in parts if _asks(p.text, lang.question_endings))
-    result = _Scanned(
+    return _Scanned(
         lang,
         replace(_scan_text(lang, title, title_spans, parts), questions=questions),
-        _scan_text(lang, body, split_sentences(body), []),
+        _scan_text(lang, article.text, split_sentences(article.text), []),
     )
-    cache.put(key, result)
-    return result
 
 
 def _groups_between(t: _Text, start: int, end: int) -> set[int]:
@@ -226,17 +220,13 @@ def _sentence_index(t: _Text, pos: int) -> int:
 
 # ---------------------------------------------------------------------------
 # the target-dependent part
+# ---------------------------------------------------------------------------
+# cues found once per article; only "whose news is it" depends on the target
 
 
 _TARGET, _DRIVER, _COMPANY = 1, 2, 3
-_TARGET_TOKEN = -1  # group id given to target mention tokens (never a lexicon group)
-
-
-@dataclass(frozen=True, slots=True)
-class _Mention:
-    start: int
-    end: int
-    kind: int  # _TARGET, _DRIVER or _COMPANY
+_KIND_NAME = {_TARGET: TARGET_GROUP, _DRIVER: DRIVER_GROUP, _COMPANY: COMPANY_GROUP}
+_MENTION = MENTION_GROUP
 
 
 def _mention_kind(entity: str, target: str, roles: EntityRoles) -> int | None:
@@ -261,6 +251,13 @@ def _locate(hit: Hit, text: str) -> tuple[int, int] | None:
 
 
 @dataclass(frozen=True, slots=True)
+class _Mention:
+    start: int
+    end: int
+    entity: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Mentions:
     items: tuple[_Mention, ...]  # sorted by start
     starts: tuple[int, ...]
@@ -269,33 +266,54 @@ class _Mentions:
         return self.items[bisect_left(self.starts, start) : bisect_left(self.starts, end)]
 
 
-def _mentions(
-    article: Article, target: str, hits: Sequence[Hit], roles: EntityRoles
-) -> tuple[_Mentions, _Mentions]:
+def _mentions(article: Article, hits: Sequence[Hit], known: frozenset[str]) -> dict[str, _Mentions]:
+    """Mentions of entities that can be someone's news (companies, their products)."""
     found: dict[str, list[_Mention]] = {"title": [], "body": []}
     for hit in hits:
-        kind = _mention_kind(hit.entity, target, roles)
-        if kind is None:
+        if hit.entity not in known:
             continue
-        text = article.title if hit.field == "title" else article.text
-        where = _locate(hit, text)
+        fld = "title" if hit.field == "title" else "body"
+        where = _locate(hit, article.title if fld == "title" else article.text)
         if where is not None:
-            found["title" if hit.field == "title" else "body"].append(
-                _Mention(where[0], where[1], kind)
-            )
-    out = []
-    for fld in ("title", "body"):
-        items = tuple(sorted(found[fld], key=lambda m: m.start))
-        out.append(_Mentions(items, tuple(m.start for m in items)))
-    return out[0], out[1]
+            found[fld].append(_Mention(where[0], where[1], hit.entity))
+    out = {}
+    for fld, items in found.items():
+        ordered = tuple(sorted(items, key=lambda m: m.start))
+        out[fld] = _Mentions(ordered, tuple(m.start for m in ordered))
+    return out
 
 
-@dataclass(slots=True)
-class _Tally:
-    pos: float = 0.0
-    neg: float = 0.0
-    price: float = 0.0  # signed sum of the target's own share-price moves
-    cues: list[Cue] = field(default_factory=list)
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """One cue as found, weighed for everything except whose news it is."""
+
+    field: Literal["title", "body"]
+    sentence: int
+    cue_id: str
+    base: float  # signed value before attribution to the target
+    scope: str
+    subject_entity: str | None  # the pair's subject is this entity's mention
+    subject_actor: int  # the subject is a lexicon company / driver name (or 0)
+    subject_kinds: frozenset[str]  # @target / @company / @driver: what an entity subject may be
+    owner: str | None  # a share-price subject: the entity named just before it
+    clause_entities: frozenset[str]
+    clause_actors: frozenset[int]
+    sentence_entities: frozenset[str]
+    negated: bool
+    refuted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    """The target-independent analysis of one article (cached across targets)."""
+
+    scanned: _Scanned
+    records: tuple[_Record, ...]
+    debate: float
+    debate_in_title: bool
+    title_entities: frozenset[str]
+    lead_entities: frozenset[str]  # named in the headline or the first body sentence
+    first_sentence: Mapping[str, str]  # entity -> first sentence naming it
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,64 +324,15 @@ class _Context:
     text: _Text
     mentions: _Mentions
     modifier: float  # article-wide: explainers and supplier stories weigh less
-    target_leads: bool  # the target is in the headline or the first sentence
-
-
-def _about(
-    ctx: _Context,
-    scope: str,
-    subject: TermMatch | None,
-    clause: list[TermMatch],
-    sentence: Span,
-) -> float:
-    """How much a cue in this clause is about the target (1.0) rather than someone else."""
-    w = ctx.weights
-    gid = ctx.lang.group_ids
-    company, driver = gid[COMPANY_GROUP], gid[DRIVER_GROUP]
-    if scope == "price" and subject is not None:
-        if _TARGET_TOKEN in subject.groups:
-            return 1.0
-        if company in subject.groups or driver in subject.groups:
-            return w.other_company_price
-        owner: _Mention | None = None
-        for m in ctx.mentions.between(subject.start - 40, subject.start):
-            if m.end <= subject.start and subject.start - m.end <= 20:
-                owner = m if owner is None or m.end > owner.end else owner
-        if owner is not None:
-            return 1.0 if owner.kind == _TARGET else w.other_company_price
-    kinds: set[int] = set()
-    for t in clause:
-        if _TARGET_TOKEN in t.groups:
-            kinds.add(_TARGET)
-        elif company in t.groups:
-            kinds.add(_COMPANY)
-        elif driver in t.groups:
-            kinds.add(_DRIVER)
-    if _TARGET in kinds:
-        return 1.0
-    if scope == "any" or (scope == "driver" and (_DRIVER in kinds or not kinds)):
-        return 1.0
-    if kinds:  # only other companies
-        return w.other_company_price if scope == "price" else w.other_company
-    if any(m.kind == _TARGET for m in ctx.mentions.between(sentence.start, sentence.end)):
-        return 1.0
-    return w.implicit if ctx.target_leads else w.implicit_elsewhere
 
 
 def _clause_tokens(ctx: _Context, start: int, end: int) -> list[TermMatch]:
     t = ctx.text
     tokens = list(t.tokens[bisect_left(t.starts, start) : bisect_left(t.starts, end)])
     mentions = ctx.mentions.between(start, end)
-    if not mentions:
-        return tokens
-    gid = ctx.lang.group_ids
-    kind_groups = {
-        _TARGET: (gid[TARGET_GROUP], _TARGET_TOKEN),
-        _DRIVER: (gid[DRIVER_GROUP],),
-        _COMPANY: (gid[COMPANY_GROUP],),
-    }
-    tokens.extend(TermMatch(m.start, m.end, kind_groups[m.kind]) for m in mentions)
-    tokens.sort(key=lambda tok: tok.start)
+    if mentions:
+        tokens.extend(TermMatch(m.start, m.end, (_MENTION,)) for m in mentions)
+        tokens.sort(key=lambda tok: tok.start)
     return tokens
 
 
@@ -402,18 +371,22 @@ def _negated(tokens: list[TermMatch], cue: TermMatch, lang: CompiledLanguage) ->
     return False
 
 
+_Candidate = tuple[str, int, float, str, TermMatch | None, frozenset[str]]
+
+
 def _best_cue(
     lang: CompiledLanguage, tokens: list[TermMatch], tok: TermMatch, claimed: set[int]
-) -> tuple[str, int, float, str, TermMatch | None] | None:
+) -> _Candidate | None:
     """The cue `tok` completes: a phrase, or the heaviest pair whose subject is near."""
     for g in tok.groups:
         phrase = lang.phrases.get(g)
         if phrase is not None:
-            return phrase.id, phrase.polarity, phrase.weight, phrase.scope, None
-    found: tuple[str, int, float, str, TermMatch | None] | None = None
+            return phrase.id, phrase.polarity, phrase.weight, phrase.scope, None, frozenset()
+    found: _Candidate | None = None
     for g in tok.groups:
         for pair in lang.pairs_by_predicate.get(g, ()):
-            subj = _find_subject(tokens, tok, pair.subjects, lang.pair_window)
+            subjects = pair.subjects_with_mentions
+            subj = _find_subject(tokens, tok, subjects, lang.pair_window)
             if subj is None:
                 continue
             # One share-price subject reports one move: "Nvidia rebounds ... after record
@@ -421,7 +394,7 @@ def _best_cue(
             if pair.scope == "price" and subj.start in claimed:
                 continue
             if found is None or pair.weight > found[2]:
-                found = (pair.id, pair.polarity, pair.weight, pair.scope, subj)
+                found = (pair.id, pair.polarity, pair.weight, pair.scope, subj, pair.subject_kinds)
     return found
 
 
@@ -443,37 +416,83 @@ def _clause_modifier(ctx: _Context, tokens: list[TermMatch], start: int, sentenc
     return modifier
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
-    pos: int
-    polarity: int  # as the lexicon gives it, before negation
-    negated: bool
-    own_price: bool  # the target's own share price
-    cue: Cue
+def _entity_at(ctx: _Context, tok: TermMatch) -> str | None:
+    for m in ctx.mentions.between(tok.start, tok.start + 1):
+        return m.entity
+    return None
 
 
-def _weigh_clause(ctx: _Context, tally: _Tally, start: int, end: int) -> None:
+def _owner(ctx: _Context, pos: int) -> str | None:
+    """The entity named just before a share-price word ("Nvidia shares", "삼성전자 주가")."""
+    best: _Mention | None = None
+    for m in ctx.mentions.between(pos - 40, pos):
+        if m.end <= pos and pos - m.end <= 20 and (best is None or m.end > best.end):
+            best = m
+    return best.entity if best else None
+
+
+def _candidates(
+    lang: CompiledLanguage, tokens: list[TermMatch]
+) -> list[tuple[TermMatch, _Candidate]]:
+    claimed: set[int] = set()
+    out: list[tuple[TermMatch, _Candidate]] = []
+    for tok in tokens:
+        if not lang.cue_groups.isdisjoint(tok.groups):
+            cand = _best_cue(lang, tokens, tok, claimed)
+            if cand is not None:
+                out.append((tok, cand))
+                if cand[3] == "price" and cand[4] is not None:
+                    claimed.add(cand[4].start)
+    return out
+
+
+def _subject_of(
+    ctx: _Context, subject: TermMatch | None, scope: str
+) -> tuple[str | None, int, str | None]:
+    """Whose is the subject: an entity mention, a lexicon company name, or (for share
+    prices) the entity named just before it."""
+    if subject is None:
+        return None, 0, None
+    gid = ctx.lang.group_ids
+    if _MENTION in subject.groups:
+        return _entity_at(ctx, subject), 0, None
+    if gid[COMPANY_GROUP] in subject.groups:
+        return None, _COMPANY, None
+    if gid[DRIVER_GROUP] in subject.groups:
+        return None, _DRIVER, None
+    return None, 0, _owner(ctx, subject.start) if scope == "price" else None
+
+
+def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> None:
     lang, w = ctx.lang, ctx.weights
+    gid = lang.group_ids
     tokens = _clause_tokens(ctx, start, end)
+    # Most clauses with a predicate have no subject for it: find the cues first, and do
+    # the rest of the work only for clauses that have one.
+    cands = _candidates(lang, tokens)
+    if not cands:
+        return
     mk = lang.marker_ids
     index = _sentence_index(ctx.text, start)
     sentence = ctx.text.sentences[index]
     modifier = _clause_modifier(ctx, tokens, start, sentence)
     refuted = any(mk["refute"] in t.groups for t in tokens)
     background_from = min((t.start for t in tokens if mk["background"] in t.groups), default=end)
-    claimed: set[int] = set()
-    found_here: list[_Found] = []
-    for tok in tokens:
-        if lang.cue_groups.isdisjoint(tok.groups):
-            continue
-        found = _best_cue(lang, tokens, tok, claimed)
-        if found is None:
-            continue
-        cue_id, polarity, weight, scope, subject = found
-        if subject is not None and scope == "price":
-            claimed.add(subject.start)
-        about = _about(ctx, scope, subject, tokens, sentence)
-        value = polarity * weight * modifier * about
+    actors = frozenset(
+        kind
+        for t in tokens
+        for kind, g in ((_COMPANY, gid[COMPANY_GROUP]), (_DRIVER, gid[DRIVER_GROUP]))
+        if g in t.groups
+    )
+    clause_entities = frozenset(m.entity for m in ctx.mentions.between(start, end))
+    sentence_entities = frozenset(
+        m.entity for m in ctx.mentions.between(sentence.start, sentence.end)
+    )
+    found: list[tuple[int, int, _Record]] = []
+    for tok, cand in cands:
+        cue_id, polarity, weight, scope, subject, subject_kinds = cand
+        subject_entity, subject_actor, owner = _subject_of(ctx, subject, scope)
+        value = polarity * weight * modifier
         if tok.start > background_from:
             value *= w.background
         negated = _negated(tokens, tok, lang)
@@ -481,44 +500,40 @@ def _weigh_clause(ctx: _Context, tally: _Tally, start: int, end: int) -> None:
             value = -value * w.negated
         if refuted:
             value = -value
-        cue = Cue(cue_id, ctx.field, index, value, negated, refuted)
-        found_here.append(
-            _Found(tok.start, polarity, negated, scope == "price" and about >= 1, cue)
+        record = _Record(
+            ctx.field,
+            index,
+            cue_id,
+            value,
+            scope,
+            subject_entity,
+            subject_actor,
+            subject_kinds,
+            owner,
+            clause_entities,
+            actors,
+            sentence_entities,
+            negated,
+            refuted,
         )
-    _commit(tally, found_here)
-
-
-def _commit(tally: _Tally, found: list[_Found]) -> None:
-    """Add a clause's cues to the tally.
-
-    "TPUs are no threat to Nvidia", "싼 칩이 엔비디아를 대체하지 못한다": a cue before a
-    negated cue of the same direction is part of the negated claim, not a claim of its own.
-    """
-    for f in found:
-        if not f.negated and any(
-            g.pos > f.pos and g.polarity == f.polarity and g.negated for g in found
-        ):
+        found.append((tok.start, polarity if not negated else 2 * polarity, record))
+    # "TPUs are no threat to Nvidia", "싼 칩이 엔비디아를 대체하지 못한다": a cue before a
+    # negated cue of the same direction is part of the negated claim, not a claim of its own.
+    for pos, tagged, record in found:
+        if not record.negated and any(p2 > pos and t2 == 2 * tagged for p2, t2, _ in found):
             continue
-        if f.own_price:
-            tally.price += f.cue.value
-        if f.cue.value > 0:
-            tally.pos += f.cue.value
-        else:
-            tally.neg -= f.cue.value
-        tally.cues.append(f.cue)
+        out.append(record)
 
 
-def _weigh_text(ctx: _Context, tally: _Tally) -> None:
-    """Weigh every clause that holds a cue; clauses without one cost nothing."""
+def _text_records(ctx: _Context, out: list[_Record]) -> None:
+    """Records of every clause that holds a cue; clauses without one cost nothing."""
     t = ctx.text
     done = -1
     for k in t.cue_tokens:
-        pos = t.tokens[k].start
-        ci = bisect_right(t.cuts, pos) - 1
-        if ci == done:
-            continue
-        done = ci
-        _weigh_clause(ctx, tally, t.cuts[ci], t.cuts[ci + 1])
+        ci = bisect_right(t.cuts, t.tokens[k].start) - 1
+        if ci != done:
+            done = ci
+            _clause_records(ctx, t.cuts[ci], t.cuts[ci + 1], out)
 
 
 def _debate(scanned: _Scanned, w: Weights) -> float:
@@ -539,6 +554,95 @@ def _debate(scanned: _Scanned, w: Weights) -> float:
     if any(mk["counter"] in tok.groups for tok in body.tokens):
         score += w.counter
     return score
+
+
+def _known_entities(roles: EntityRoles, target: str) -> frozenset[str]:
+    return frozenset((*roles.products, *roles.drivers, *roles.companies, target))
+
+
+def _analyse(
+    article: Article, lang: CompiledLanguage, lexicon: Lexicon, hits: Sequence[Hit], target: str
+) -> _Analysis:
+    known = _known_entities(lexicon.roles, target)
+    key = (
+        lang.lang,
+        article.title,
+        article.text,
+        tuple((h.entity, h.field, h.start, h.end) for h in hits if h.entity in known),
+    )
+    cached = lexicon.cache.get(key)
+    if isinstance(cached, _Analysis):
+        return cached
+    scanned = _scan_article(article, lang)
+    w = lexicon.weights
+    mk = lang.marker_ids
+    mentions = _mentions(article, hits, known)
+    title_groups = {g for tok in scanned.title.tokens for g in tok.groups}
+    modifier = 1.0
+    for marker, weight in (("explainer", w.explainer), ("supplier", w.supplier)):
+        if mk[marker] in title_groups:
+            modifier *= weight
+    records: list[_Record] = []
+    _text_records(_Context(lang, w, "title", scanned.title, mentions["title"], modifier), records)
+    _text_records(_Context(lang, w, "body", scanned.body, mentions["body"], modifier), records)
+    body = scanned.body
+    first_end = body.sentences[0].end if body.sentences else 0
+    title_entities = frozenset(m.entity for m in mentions["title"].items)
+    first_sentence: dict[str, str] = {}
+    if scanned.title.sentences:
+        first_sentence.update(dict.fromkeys(title_entities, scanned.title.sentences[0].text))
+    for m in mentions["body"].items:
+        first_sentence.setdefault(m.entity, body.sentences[_sentence_index(body, m.start)].text)
+    analysis = _Analysis(
+        scanned=scanned,
+        records=tuple(records),
+        debate=_debate(scanned, w),
+        debate_in_title=bool(scanned.title.questions)
+        or any(mk[g] in title_groups for g in ("versus", "debate")),
+        title_entities=title_entities,
+        lead_entities=title_entities
+        | frozenset(m.entity for m in mentions["body"].between(0, first_end)),
+        first_sentence=first_sentence,
+    )
+    lexicon.cache.put(key, analysis)
+    return analysis
+
+
+# ---------------------------------------------------------------------------
+# the target-dependent part: whose news each cue is, then the label
+
+
+@dataclass(slots=True)
+class _Tally:
+    pos: float = 0.0
+    neg: float = 0.0
+    price: float = 0.0  # signed sum of the target's own share-price moves
+    cues: list[Cue] = field(default_factory=list)
+
+
+def _about(r: _Record, kind: Mapping[str, int | None], w: Weights, target_leads: bool) -> float:
+    """How much a cue is about the target (1.0) rather than someone else."""
+    if r.scope == "price":
+        if r.subject_entity is not None:
+            k = kind[r.subject_entity]
+            if k is None or _KIND_NAME[k] not in r.subject_kinds:
+                return 0.0
+            return 1.0 if k == _TARGET else w.other_company_price
+        if r.subject_actor:
+            return w.other_company_price
+        if r.owner is not None:
+            return 1.0 if kind[r.owner] == _TARGET else w.other_company_price
+    kinds = {kind[e] for e in r.clause_entities} | r.clause_actors
+    kinds.discard(None)
+    if _TARGET in kinds:
+        return 1.0
+    if r.scope == "any" or (r.scope == "driver" and (_DRIVER in kinds or not kinds)):
+        return 1.0
+    if kinds:  # only other companies
+        return w.other_company_price if r.scope == "price" else w.other_company
+    if any(kind[e] == _TARGET for e in r.sentence_entities):
+        return 1.0
+    return w.implicit if target_leads else w.implicit_elsewhere
 
 
 def _label(
@@ -615,15 +719,6 @@ def _evidence(
     return tuple(chosen)
 
 
-def _first_target_sentence(scanned: _Scanned, title_m: _Mentions, body_m: _Mentions) -> str:
-    if scanned.title.sentences and any(m.kind == _TARGET for m in title_m.items):
-        return scanned.title.sentences[0].text
-    for m in body_m.items:
-        if m.kind == _TARGET:
-            return scanned.body.sentences[_sentence_index(scanned.body, m.start)].text
-    return ""
-
-
 def assess_detailed(
     article: Article,
     target: str,
@@ -635,37 +730,35 @@ def assess_detailed(
     lang = _choose_language(article, lexicon)
     if lang is None:
         return StanceReport(Stance(target=target, label=StanceLabel.NEUTRAL, score=0.0), (), 0.0)
-    scanned = _scan_article(article, lang, lexicon.cache)
+    analysis = _analyse(article, lang, lexicon, hits, target)
     w = lexicon.weights
-    mk = lang.marker_ids
-    title_m, body_m = _mentions(article, target, hits, lexicon.roles)
-    title_groups = {g for tok in scanned.title.tokens for g in tok.groups}
-    modifier = 1.0
-    for marker, weight in (("explainer", w.explainer), ("supplier", w.supplier)):
-        if mk[marker] in title_groups:
-            modifier *= weight
-    body = scanned.body
-    first_end = body.sentences[0].end if body.sentences else 0
-    target_leads = any(m.kind == _TARGET for m in title_m.items) or any(
-        m.kind == _TARGET for m in body_m.between(0, first_end)
-    )
+    kind = {e: _mention_kind(e, target, lexicon.roles) for e in analysis.first_sentence}
+    target_leads = any(kind[e] == _TARGET for e in analysis.lead_entities)
     tally = _Tally()
-    _weigh_text(_Context(lang, w, "title", scanned.title, title_m, modifier, target_leads), tally)
-    _weigh_text(_Context(lang, w, "body", body, body_m, modifier, target_leads), tally)
-    debate = _debate(scanned, w)
-    label, score, confidence = _label(tally, debate, thresholds, w)
-    debate_in_title = bool(scanned.title.questions) or any(
-        mk[g] in title_groups for g in ("versus", "debate")
+    for r in analysis.records:
+        value = r.base * _about(r, kind, w, target_leads)
+        if value == 0.0:
+            continue
+        if r.scope == "price" and abs(value) >= abs(r.base):
+            tally.price += value
+        if value > 0:
+            tally.pos += value
+        else:
+            tally.neg -= value
+        tally.cues.append(Cue(r.cue_id, r.field, r.sentence, value, r.negated, r.refuted))
+    label, score, confidence = _label(tally, analysis.debate, thresholds, w)
+    named = [e for e in kind if kind[e] == _TARGET]
+    fallback = analysis.first_sentence.get(target) or next(
+        (analysis.first_sentence[e] for e in named), ""
     )
-    fallback = _first_target_sentence(scanned, title_m, body_m)
     stance = Stance(
         target=target,
         label=label,
         score=max(-1.0, min(1.0, score)),
         confidence=max(0.0, min(1.0, confidence)),
-        evidence=_evidence(label, tally.cues, scanned, debate_in_title, fallback),
+        evidence=_evidence(label, tally.cues, analysis.scanned, analysis.debate_in_title, fallback),
     )
-    return StanceReport(stance, tuple(tally.cues), debate)
+    return StanceReport(stance, tuple(tally.cues), analysis.debate)
 
 
 def assess(
