@@ -176,17 +176,17 @@ def normalized(article: Article) -> Article:
 
 def _hits(found: Sequence[Found], title: str, text: str) -> tuple[Hit, ...]:
     """Hit values with the sentence each one sits in."""
-    spans: dict[str, tuple[list[int], list[int]]] = {}
+    starts: dict[str, list[int]] = {}
+    sentences: dict[str, list[str]] = {}
     out: list[Hit] = []
     for where, start, end, entity, alias in found:
-        src = title if where == "title" else text
-        bounds = spans.get(where)
-        if bounds is None:
-            ss = sentence_spans(src)
-            bounds = spans[where] = ([s for s, _ in ss], [e for _, e in ss])
-        i = bisect.bisect_right(bounds[0], start) - 1
-        sentence = src[bounds[0][i] : bounds[1][i]] if i >= 0 else src
-        out.append(Hit(entity, alias, where, start, end, sentence))
+        if where not in starts:
+            src = title if where == "title" else text
+            spans = sentence_spans(src) or [(0, len(src))]
+            starts[where] = [s for s, _ in spans]
+            sentences[where] = [src[s:e] for s, e in spans]
+        i = bisect.bisect_right(starts[where], start) - 1
+        out.append(Hit(entity, alias, where, start, end, sentences[where][max(i, 0)]))
     return tuple(out)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -477,6 +477,8 @@ class Facts:
     hits_by_entity: Mapping[str, Sequence[Hit]]
     terms: Mapping[str, Sequence[TermHit]]
     stance: Mapping[str, Stance]
+    # regex source -> reason or None: many rules share a pattern, search it once
+    regex_seen: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,12 +519,17 @@ def _holds(c: Cond, f: Facts) -> str | None:
         if t:
             return f"{c.label}: at {_where(*t[0])}"
         return None
+    if c.value in f.regex_seen:
+        return f.regex_seen[c.value]
     assert c.regex is not None
+    why: str | None = None
     for name, text in (("title", f.title), ("body", f.text)):
         m = c.regex.search(text)
         if m:
-            return f'{c.label}: "{m.group(0)}" at {_where(name, m.start(), m.end())}'
-    return None
+            why = f'{c.label}: "{m.group(0)}" at {_where(name, m.start(), m.end())}'
+            break
+    f.regex_seen[c.value] = why
+    return why
 
 
 def evaluate(rule: CompiledRule, f: Facts) -> Verdict:  # noqa: C901 - one check per clause
