@@ -126,7 +126,7 @@ async def test_unchanged_feed_gets_304_and_reports_nothing(
     await poll_once(config, clock)
     second = await poll_once(config, clock)
     assert [o.status for o in second] == ["not_modified", "not_modified"]
-    assert all(o.new == () for o in second)
+    assert all(o.new == () and o.parser == "" for o in second)  # nothing parsed
     assert server.requests["/e.xml"][1]["If-None-Match"] == '"abc"'
     assert server.requests["/m.xml"][1]["If-Modified-Since"] == "Thu, 30 Jan 2025 09:00:00 GMT"
 
