@@ -13,6 +13,7 @@ from monitor.app.alerts import AlertBuilder, destinations_from_config
 from monitor.app.dispatch import Dispatcher, DispatchSettings
 from monitor.clock import SystemClock
 from monitor.config import Config, NotifierConfig
+from monitor.core.chart import render_chart
 from monitor.core.models import Alert, Session
 from monitor.notifiers.registry import make_notifier
 from monitor.ports import FeedState, NewOutboxEntry, StoryRecord
@@ -222,3 +223,33 @@ async def test_a_copy_in_a_later_poll_edits_the_discord_message_and_never_pings_
     assert "Google 뉴스" in fields["Sources (3)"] and "한국경제" in fields["Sources (3)"]
     assert message["embeds"][0]["title"] == "[속보] 딥시크 충격에 엔비디아 주가 급락"
     assert len(slack.received) == 1  # Slack cannot edit: the update is skipped, not re-sent
+
+
+@pytest.mark.parametrize("charts_on", [True, False])
+async def test_discord_gets_the_price_chart_as_an_attachment(store, clock, charts_on: bool):
+    points = [(T0 + timedelta(minutes=i), 140.0 - i * 0.5) for i in range(30)]
+
+    def chart(art):
+        return render_chart(points, 142.62, art.published)
+
+    desk = NotifierConfig(name="desk", kind="discord", url_env="D", chart=charts_on)
+    builder = AlertBuilder(config=config(desk), store=store, clock=clock, chart=chart)
+    await commit(store, *await builder.build(three_copies(clock)[:1]))
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as session:
+        d = Dispatcher(
+            store,
+            {"desk": make_notifier(desk, session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=DispatchSettings(idle_s=0.02),
+        )
+        assert await d.drain(5.0) == 0
+    [post] = fake.posts()
+    assert post.status == 200
+    if charts_on:
+        assert post.headers["Content-Type"].startswith("multipart/form-data")
+        assert post.files["chart.png"].startswith(b"\x89PNG\r\n\x1a\n")
+        assert post.body["embeds"][0]["image"] == {"url": "attachment://chart.png"}
+        assert post.body["allowed_mentions"] == {"parse": []}
+    else:
+        assert post.files == {} and "image" not in post.body["embeds"][0]

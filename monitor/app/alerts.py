@@ -13,6 +13,7 @@ commits them in the transaction that marks the articles seen.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,7 @@ from monitor.ports import NewOutboxEntry, Store, StoryRecord
 log = get_logger(__name__)
 
 PriceContextFn = Callable[[Article], Sequence[PriceContext]]
+ChartFn = Callable[[Article], bytes | None]  # a PNG of the price around the article
 SUMMARY_MAX = 600
 PROVISIONAL_S = 600.0  # stories built here stay matchable while their commit lands
 
@@ -110,6 +112,7 @@ class AlertBuilder:
         clock: Clock,
         destinations: Sequence[str] | None = None,
         price_context: PriceContextFn | None = None,
+        chart: ChartFn | None = None,
     ) -> None:
         routes = destinations_from_config(config)
         names = list(destinations) if destinations is not None else list(routes)
@@ -118,6 +121,7 @@ class AlertBuilder:
         self._clock = clock
         self._window = config.dispatch.story_window
         self._price_context = price_context
+        self._chart = chart
         self._cooldowns = Cooldowns()
         self._provisional: dict[str, Story] = {}
 
@@ -232,6 +236,13 @@ class AlertBuilder:
                 prices = tuple(self._price_context(art))
             except Exception as e:  # price context is garnish: never lose the alert over it
                 log.warning("price_context_failed", error=redact(repr(e)))
+        chart = ""
+        if self._chart is not None:
+            try:
+                png = self._chart(art)
+                chart = base64.b64encode(png).decode("ascii") if png else ""
+            except Exception as e:  # likewise: the alert goes out without a picture
+                log.warning("chart_failed", error=redact(repr(e)))
         return Alert(
             kind="news",
             key=story.key,
@@ -250,6 +261,7 @@ class AlertBuilder:
             prices=prices,
             urgency=art.urgency,
             sources=story.sources,
+            chart_png=chart,
         )
 
     def _forget_provisional(self, now: datetime) -> None:

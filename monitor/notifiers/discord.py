@@ -10,6 +10,8 @@ a single-attempt adapter that maps each answer onto the delivery error tree.
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import warnings
 from typing import Any, ClassVar
@@ -41,6 +43,8 @@ FIELD_VALUE_MAX = 1024
 FOOTER_MAX = 2048
 EMBED_TOTAL_MAX = 6000
 GONE_CODES = {10015, 50027}  # unknown webhook, invalid webhook token
+CHART_NAME = "chart.png"
+NO_MENTIONS = discord.AllowedMentions.none()  # feed text must never ping anyone
 
 _URL = re.compile(r"^(https?://[^/]+)/api(/v\d+)?/webhooks/(\d+)/([^/?#]+)")
 
@@ -220,27 +224,46 @@ class DiscordNotifier:
         scrub = Scrubber(url)
         self._adapter = _SingleAttemptAdapter(base, self.name, scrub, timeout_s)
         self._webhook = discord.Webhook.partial(webhook_id, token, session=session)
+        self._charts = config.chart
 
     def __repr__(self) -> str:
         return f"DiscordNotifier(name={self.name!r})"
 
     async def send(self, alert: Alert) -> Delivery:
-        embed = discord.Embed.from_dict(build_embed(alert))
+        data = build_embed(alert)
+        chart = self._chart(alert)
+        if chart is not None:
+            data["image"] = {"url": f"attachment://{CHART_NAME}"}
+        embed = discord.Embed.from_dict(data)
         token = async_context.set(self._adapter)
         try:
-            message = await self._webhook.send(
-                embeds=[embed], allowed_mentions=discord.AllowedMentions.none(), wait=True
-            )
+            if chart is not None:  # multipart: the PNG rides along, the embed shows it
+                message = await self._webhook.send(
+                    embeds=[embed], file=chart, allowed_mentions=NO_MENTIONS, wait=True
+                )
+            else:
+                message = await self._webhook.send(
+                    embeds=[embed], allowed_mentions=NO_MENTIONS, wait=True
+                )
         finally:
             async_context.reset(token)
         return Delivery(message_ref=str(message.id))
+
+    def _chart(self, alert: Alert) -> discord.File | None:
+        if not (self._charts and alert.chart_png and alert.kind != "digest"):
+            return None
+        try:
+            png = base64.b64decode(alert.chart_png, validate=True)
+        except ValueError:
+            return None  # a damaged chart is not worth losing the alert over
+        return discord.File(io.BytesIO(png), filename=CHART_NAME)
 
     async def edit(self, message_ref: str, alert: Alert) -> Delivery:
         embed = discord.Embed.from_dict(build_embed(alert))
         token = async_context.set(self._adapter)
         try:
             await self._webhook.edit_message(
-                int(message_ref), embeds=[embed], allowed_mentions=discord.AllowedMentions.none()
+                int(message_ref), embeds=[embed], allowed_mentions=NO_MENTIONS
             )
         finally:
             async_context.reset(token)

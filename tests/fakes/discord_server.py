@@ -44,6 +44,7 @@ class Received:
     body: Any
     at: float  # time.monotonic() on arrival
     status: int = 0  # what the server answered
+    files: dict[str, bytes] = field(default_factory=dict)  # uploads by file name
 
 
 @dataclass
@@ -183,11 +184,22 @@ class FakeDiscord:
         )
 
     async def _record(self, request: web.Request) -> tuple[Received, web.Response | None]:
-        raw = await request.read()
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
+        files: dict[str, bytes] = {}
+        body: Any
+        if request.content_type == "multipart/form-data":
+            # Discord's file upload: the JSON body in `payload_json`, files as `files[n]`.
+            form = await request.post()
+            payload = form.get("payload_json")
+            body = json.loads(payload) if isinstance(payload, str) else None
+            for value in form.values():
+                if isinstance(value, web.FileField):
+                    files[value.filename] = value.file.read()
+        else:
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
         rec = Received(
             request.method,
             request.path,
@@ -195,6 +207,7 @@ class FakeDiscord:
             dict(request.headers),
             body,
             time.monotonic(),
+            files=files,
         )
         self.received.append(rec)
         wid, token = request.match_info["wid"], request.match_info["token"]
@@ -224,7 +237,8 @@ class FakeDiscord:
                     },
                 )
             self._recent.append(rec.at)
-        if not isinstance(body, dict) or request.content_type != "application/json":
+        json_like = request.content_type in ("application/json", "multipart/form-data")
+        if not isinstance(body, dict) or not json_like:
             return rec, self._answer(
                 rec, 400, {"message": "Cannot send an empty message", "code": 50006}
             )
