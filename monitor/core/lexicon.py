@@ -379,12 +379,16 @@ class _Builder:
             self.gid("!" + m)
         automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
         for key, form in self.term_forms.items():
-            entry = _Entry(
-                groups=tuple(sorted(self.term_groups[key])),
-                left_bounded=key in self.left_bounded,
-                latin_left=_latin(form[0]),
-                latin_right=_latin(form[-1]),
-            )
+            groups = tuple(sorted(self.term_groups[key]))
+            left, right = _latin(form[0]), _latin(form[-1])
+            bounded = key in self.left_bounded
+            if any(g in self.pairs or g in self.phrases for g in groups):
+                kind = _CUE
+            elif self.group_ids["!boundary"] in groups:
+                kind = _BOUNDARY
+            else:
+                kind = _PLAIN
+            entry = _Entry(groups, bounded, left, right, bounded or left or right, kind)
             for variant in _spacing_variants(form):
                 automaton.add_word(variant, (len(variant), entry))
         automaton.make_automaton()
@@ -421,6 +425,11 @@ class _Entry:
     left_bounded: bool
     latin_left: bool
     latin_right: bool
+    checked: bool  # any boundary to check at all
+    kind: int  # _PLAIN, _CUE (can complete a cue) or _BOUNDARY (a clause boundary)
+
+
+_PLAIN, _CUE, _BOUNDARY = 0, 1, 2
 
 
 class TermMatch(NamedTuple):
@@ -459,26 +468,44 @@ def _lower(text: str) -> str:
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
-def scan(lang: CompiledLanguage, text: str) -> list[TermMatch]:
+class Scan(NamedTuple):
+    """The terms found in a text, with the indexes of the ones the stance code looks for."""
+
+    tokens: list[TermMatch]
+    cues: list[int]  # tokens that can complete a cue (a phrase or a predicate)
+    boundaries: list[int]  # clause boundaries
+
+
+def scan_text(lang: CompiledLanguage, text: str) -> Scan:
     """Every term of `lang` in `text`: leftmost-longest, non-overlapping, boundaries checked.
 
     The automaton picks the longest term at each place; a term that fails its word
     boundary (`fell` in `fellow`) is dropped.
     """
     out: list[TermMatch] = []
+    cues: list[int] = []
+    boundaries: list[int] = []
     n = len(text)
     for last, (length, entry) in lang.automaton.iter_long(_lower(text)):
         end = last + 1
         start = end - length
-        if start > 0:
-            prev = text[start - 1]
-            if (entry.latin_left and prev.isascii() and prev.isalnum()) or (
-                entry.left_bounded and prev.isalnum()
-            ):
-                continue
-        if entry.latin_right and end < n:
-            nxt = text[end]
-            if nxt.isascii() and nxt.isalnum():
-                continue
+        if entry.checked:
+            if start > 0:
+                prev = text[start - 1]
+                if (entry.latin_left and prev.isascii() and prev.isalnum()) or (
+                    entry.left_bounded and prev.isalnum()
+                ):
+                    continue
+            if entry.latin_right and end < n:
+                nxt = text[end]
+                if nxt.isascii() and nxt.isalnum():
+                    continue
+        if entry.kind:
+            (cues if entry.kind == _CUE else boundaries).append(len(out))
         out.append(TermMatch(start, end, entry.groups))
-    return out
+    return Scan(out, cues, boundaries)
+
+
+def scan(lang: CompiledLanguage, text: str) -> list[TermMatch]:
+    """Every term of `lang` in `text` (see `scan_text`)."""
+    return scan_text(lang, text).tokens

@@ -29,7 +29,7 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from monitor.core.errors import RuleError
 from monitor.core.lexicon import (
@@ -44,7 +44,7 @@ from monitor.core.lexicon import (
     Weights,
     compile_language,
     load_documents,
-    scan,
+    scan_text,
 )
 from monitor.core.models import Article, Hit, Stance, StanceLabel
 from monitor.core.sentences import Span, split_headline, split_sentences
@@ -80,8 +80,7 @@ def compile_lexicon(docs: Mapping[str, Mapping[str, Any]]) -> Lexicon:
     return Lexicon(languages=compiled, weights=common.weights, roles=common.entities)
 
 
-@dataclass(frozen=True, slots=True)
-class Cue:
+class Cue(NamedTuple):
     """One piece of evidence, as weighed."""
 
     cue_id: str
@@ -135,33 +134,26 @@ def _between_digits(text: str, i: int) -> bool:
 
 def _scan_text(lang: CompiledLanguage, text: str, spans: list[Span], parts: list[Span]) -> _Text:
     """Scan `text`; `spans` are its sentences, `parts` extra clause starts (headline parts)."""
-    tokens = scan(lang, text)
-    boundary = lang.marker_ids["boundary"]
-    cue_groups = lang.cue_groups
+    found = scan_text(lang, text)
+    tokens = found.tokens
     cut_set = {s.start for s in spans} | {p.start for p in parts}
     sentence_starts = [s.start for s in spans]
-    cues: list[int] = []
     last_cut = 0
     si = 0
     n_sentences = len(sentence_starts)
-    for k, t in enumerate(tokens):
-        groups = t.groups
-        for g in groups:
-            if g in cue_groups:
-                cues.append(k)
-                break
-        if boundary in groups:
-            while si < n_sentences and sentence_starts[si] <= t.start:
-                last_cut = max(last_cut, sentence_starts[si])
-                si += 1
-            if text[t.start : t.end] == "," and (
-                # "1,000" is a number; "엔비디아, 장중 7% 반등" and "Meta, Microsoft and
-                # Google" set off a topic or a list item, not a clause.
-                _between_digits(text, t.start) or t.start - last_cut < _MIN_CLAUSE
-            ):
-                continue
-            cut_set.add(t.start)
-            last_cut = t.start
+    for k in found.boundaries:
+        t = tokens[k]
+        while si < n_sentences and sentence_starts[si] <= t.start:
+            last_cut = max(last_cut, sentence_starts[si])
+            si += 1
+        if text[t.start : t.end] == "," and (
+            # "1,000" is a number; "엔비디아, 장중 7% 반등" and "Meta, Microsoft and
+            # Google" set off a topic or a list item, not a clause.
+            _between_digits(text, t.start) or t.start - last_cut < _MIN_CLAUSE
+        ):
+            continue
+        cut_set.add(t.start)
+        last_cut = t.start
     cut_set.discard(len(text))
     cuts = sorted(cut_set)
     if not cuts or cuts[0] != 0:
@@ -174,7 +166,7 @@ def _scan_text(lang: CompiledLanguage, text: str, spans: list[Span], parts: list
         sentences=tuple(spans),
         sentence_starts=tuple(sentence_starts),
         cuts=tuple(cuts),
-        cue_tokens=tuple(cues),
+        cue_tokens=tuple(found.cues),
     )
 
 
@@ -250,8 +242,7 @@ def _locate(hit: Hit, text: str) -> tuple[int, int] | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Mention:
+class _Mention(NamedTuple):
     start: int
     end: int
     entity: str
@@ -283,8 +274,7 @@ def _mentions(article: Article, hits: Sequence[Hit], known: frozenset[str]) -> d
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Record:
+class _Record(NamedTuple):
     """One cue as found, weighed for everything except whose news it is."""
 
     field: Literal["title", "body"]
@@ -320,10 +310,11 @@ class _Analysis:
 class _Context:
     lang: CompiledLanguage
     weights: Weights
-    field: Literal["title", "body"]
+    part: Literal["title", "body"]
     text: _Text
     mentions: _Mentions
     modifier: float  # article-wide: explainers and supplier stories weigh less
+    sentence_groups: dict[int, set[int]] = field(default_factory=dict)  # memo per sentence
 
 
 def _clause_tokens(ctx: _Context, start: int, end: int) -> list[TermMatch]:
@@ -401,7 +392,10 @@ def _best_cue(
 def _clause_modifier(ctx: _Context, tokens: list[TermMatch], start: int, sentence: Span) -> float:
     """What every cue of a clause is multiplied by: hedges, attribution, headline, ..."""
     w, mk, text = ctx.weights, ctx.lang.marker_ids, ctx.text
-    sentence_groups = _groups_between(text, sentence.start, sentence.end)
+    sentence_groups = ctx.sentence_groups.get(sentence.start)
+    if sentence_groups is None:
+        sentence_groups = _groups_between(text, sentence.start, sentence.end)
+        ctx.sentence_groups[sentence.start] = sentence_groups
     modifier = ctx.modifier
     if any(mk["hedge"] in t.groups for t in tokens):
         modifier *= w.hedge
@@ -409,7 +403,7 @@ def _clause_modifier(ctx: _Context, tokens: list[TermMatch], start: int, sentenc
         modifier *= w.attribution
     if mk["supplier"] in sentence_groups:
         modifier *= w.supplier
-    if ctx.field == "title":
+    if ctx.part == "title":
         modifier *= w.headline
         if any(q.start <= start < q.end for q in text.questions):
             modifier *= w.question
@@ -501,7 +495,7 @@ def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> 
         if refuted:
             value = -value
         record = _Record(
-            ctx.field,
+            ctx.part,
             index,
             cue_id,
             value,
