@@ -48,8 +48,9 @@ _MAX_VARIANT_SPACES = 3  # aliases with more spaces get only the spaced and unsp
 
 # Pattern kinds and edge flags, packed into tuples: the scan loop is the hot path.
 # A Hangul edge here means a precomposed syllable (가-힣); NFKC text has no others.
-# _SURE is an alias hit that no exclude form can cover and no guard can reject.
-_ALIAS, _TERM, _EXCLUDE, _SURE = 0, 1, 2, 3
+# _SURE is an alias hit that no exclude form can cover and no guard can reject;
+# _WORD is a term that some guard needs (a near or avoid word), _TERM one only rules use.
+_ALIAS, _TERM, _EXCLUDE, _SURE, _WORD = 0, 1, 2, 3, 4
 _LEFT_HANGUL, _LEFT_ALNUM, _RIGHT_ALNUM = 1, 2, 4
 
 
@@ -212,9 +213,7 @@ class Matcher:
         alnum = _ASCII_ALNUM
         out: list[_Cand] = []
         add = out.append
-        folded = text.lower()
-        if len(folded) != n:
-            folded = fold(text)
+        folded = fold(text)
         for last, (length, flags, kind, owner, group, exact, alias, more) in self.automaton.iter(
             folded
         ):
@@ -243,16 +242,17 @@ class Matcher:
                         found.add(owner)
                 elif kind == _ALIAS:
                     add((start, end, owner, group, alias))
-                elif kind == _TERM:
+                elif kind == _WORD or (kind == _TERM and found is None):
+                    # Rule terms matter to rules only; entity ids need the guard words.
                     occ = terms.get(owner)
                     if occ is None:
                         terms[owner] = [(where, start, end)]
                     else:
                         occ.append((where, start, end))
-                else:
+                elif kind == _EXCLUDE:
                     excluded.setdefault(owner, []).append((start, end))
             if more:
-                _more(more, text, where, start, end, out, terms, excluded)
+                _more(more, text, where, start, end, out, terms, excluded, found is None)
         return out
 
     def _accept(
@@ -319,6 +319,7 @@ def _more(
     out: list[_Cand],
     terms: dict[str, list[TermHit]],
     excluded: _Spans,
+    rule_terms: bool,
 ) -> None:
     """The second and later records of one automaton key."""
     for kind, owner, group, exact, alias in records:
@@ -326,9 +327,9 @@ def _more(
             continue
         if kind in (_ALIAS, _SURE):
             out.append((start, end, owner, group, alias))
-        elif kind == _TERM:
+        elif kind == _WORD or (kind == _TERM and rule_terms):
             terms.setdefault(owner, []).append((where, start, end))
-        else:
+        elif kind == _EXCLUDE:
             excluded.setdefault(owner, []).append((start, end))
 
 
@@ -400,8 +401,10 @@ def build_matcher(
     for entity, forms in (excludes or {}).items():
         for form in forms:
             add(_EXCLUDE, entity, form, False, -1)
+    guard_words = {k for g in guard_index for k in (*g.near, *g.avoid)}
     for word in words:
-        add(_TERM, term_key(word), word, False, -1)
+        key = term_key(word)
+        add(_WORD if key in guard_words else _TERM, key, word, False, -1)
 
     groups = tuple(sorted(guard_index, key=guard_index.__getitem__))
     guarded = frozenset(i for i, g in enumerate(groups) if not g.trivial)
