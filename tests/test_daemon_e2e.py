@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from tests.fakes.desk import Desk
 
@@ -13,6 +14,11 @@ DEEPSEEK_STORY = (
     "Nvidia (NVDA) shares fell nearly 17% after Chinese startup DeepSeek said it trained "
     "a competitive model on H800 chips for about $5.6 million.",
 )
+
+
+def _story(messages: list[dict[str, Any]], needle: str) -> list[dict[str, Any]]:
+    """The delivered messages that mention `needle` (price-move alerts may come between)."""
+    return [m for m in messages if needle in json.dumps(m, ensure_ascii=False)]
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
@@ -28,24 +34,33 @@ async def test_a_new_story_reaches_discord_and_slack_with_stance_and_price(
     async with Desk(tmp_path, feed_interval=1.0) as desk:
         desk.publish(*DEEPSEEK_STORY)
         took = await desk.wait_for(
-            lambda: desk.discord.delivered() and desk.slack.delivered(), timeout=3.0 + 2.0
+            lambda: (
+                _story(desk.discord.delivered(), "DeepSeek")
+                and _story(desk.slack.delivered(), "DeepSeek")
+            ),
+            timeout=3.0 + 2.0,
         )
         assert took <= desk.feed_interval + 2.0
 
-        embed = desk.discord.delivered()[0]["embeds"][0]
+        [message] = _story(desk.discord.delivered(), "DeepSeek")
+        embed = message["embeds"][0]
         discord_text = json.dumps(embed, ensure_ascii=False)
         assert "DeepSeek" in embed["title"]
         assert "bearish" in discord_text.lower()
         assert "NVDA" in discord_text and "%" in discord_text
-        assert desk.discord.delivered()[0]["allowed_mentions"] == {"parse": []}
+        assert message["allowed_mentions"] == {"parse": []}
 
-        slack_text = json.dumps(desk.slack.delivered()[0], ensure_ascii=False)
+        [slack] = _story(desk.slack.delivered(), "DeepSeek")
+        slack_text = json.dumps(slack, ensure_ascii=False)
         assert "DeepSeek" in slack_text and "bearish" in slack_text.lower()
         assert "NVDA" in slack_text
 
         metrics = await desk.metrics()
-        assert _metric(metrics, "monitor_alerts_total", destination="discord", outcome="sent") == 1
-        assert _metric(metrics, "monitor_alerts_total", destination="slack", outcome="sent") == 1
+        # Every delivery is counted (a price-move alert may have gone out too).
+        sent = _metric(metrics, "monitor_alerts_total", destination="discord", outcome="sent")
+        assert sent == len(desk.discord.delivered()) >= 1
+        sent = _metric(metrics, "monitor_alerts_total", destination="slack", outcome="sent")
+        assert sent == len(desk.slack.delivered()) >= 1
         assert _metric(metrics, "monitor_items_seen_total", feed="wire") == 1
         assert _metric(metrics, "monitor_rule_matches_total", rule="deepseek-shock") == 1
         assert "monitor_publish_to_delivery_seconds_count" in metrics
@@ -55,11 +70,11 @@ async def test_a_new_story_reaches_discord_and_slack_with_stance_and_price(
 async def test_the_same_story_is_not_alerted_twice(tmp_path: Path) -> None:
     async with Desk(tmp_path) as desk:
         desk.publish(*DEEPSEEK_STORY)
-        await desk.wait_for(lambda: desk.discord.delivered(), timeout=5)
+        await desk.wait_for(lambda: _story(desk.discord.delivered(), "DeepSeek"), timeout=5)
         polls = desk.feeds.hits("/wire.xml")
         await desk.wait_for(lambda: desk.feeds.hits("/wire.xml") >= polls + 2, timeout=5)
-        assert len(desk.discord.delivered()) == 1
-        assert len(desk.slack.delivered()) == 1
+        assert len(_story(desk.discord.delivered(), "DeepSeek")) == 1
+        assert len(_story(desk.slack.delivered(), "DeepSeek")) == 1
 
 
 async def test_editing_a_rule_file_changes_what_alerts_without_a_restart(tmp_path: Path) -> None:
@@ -67,7 +82,7 @@ async def test_editing_a_rule_file_changes_what_alerts_without_a_restart(tmp_pat
         desk.publish("Quantum widget makers report record orders", "Widgets sold out.")
         polls = desk.feeds.hits("/wire.xml")
         await desk.wait_for(lambda: desk.feeds.hits("/wire.xml") >= polls + 2, timeout=5)
-        assert desk.discord.delivered() == []
+        assert _story(desk.discord.delivered(), "widget") == []
 
         rules = desk.rules_dir / "widgets.toml"
         rules.write_text(
@@ -84,8 +99,9 @@ async def test_editing_a_rule_file_changes_what_alerts_without_a_restart(tmp_pat
         await desk.wait_for(lambda: "widgets" in desk.daemon.rule_ids(), timeout=2.0 + 1.0)
 
         desk.publish("Quantum widget supply tightens further", "Lead times double.")
-        await desk.wait_for(lambda: desk.discord.delivered(), timeout=5)
-        assert "supply tightens" in desk.discord.delivered()[0]["embeds"][0]["title"]
+        await desk.wait_for(lambda: _story(desk.discord.delivered(), "widget"), timeout=5)
+        [message] = _story(desk.discord.delivered(), "widget")
+        assert "supply tightens" in message["embeds"][0]["title"]
 
 
 async def test_a_broken_rule_edit_keeps_the_old_rules_and_readiness_says_so(
@@ -103,7 +119,7 @@ async def test_a_broken_rule_edit_keeps_the_old_rules_and_readiness_says_so(
         assert "broken.toml" in body
 
         desk.publish(*DEEPSEEK_STORY)
-        await desk.wait_for(lambda: desk.discord.delivered(), timeout=5)
+        await desk.wait_for(lambda: _story(desk.discord.delivered(), "DeepSeek"), timeout=5)
 
 
 async def test_health_endpoints(tmp_path: Path) -> None:
@@ -119,3 +135,12 @@ async def test_health_endpoints(tmp_path: Path) -> None:
         metrics = await desk.metrics()
         assert "# TYPE monitor_outbox_depth gauge" in metrics
         assert _metric(metrics, "monitor_price_ticks_total", provider="yahoo") > 0
+
+
+async def test_a_followup_reports_the_move_since_the_alert(tmp_path: Path) -> None:
+    async with Desk(tmp_path, followups=(1.5,)) as desk:
+        desk.publish(*DEEPSEEK_STORY)
+        await desk.wait_for(lambda: _story(desk.slack.delivered(), "since alert"), timeout=8)
+        [followup] = _story(desk.slack.delivered(), "since alert")
+        assert followup["text"].startswith("+2s: NVDA ")
+        assert "plunge 17%" in json.dumps(followup, ensure_ascii=False)  # names its story

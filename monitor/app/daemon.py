@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,7 +36,7 @@ from monitor.config import Config, FeedConfig
 from monitor.core.clock import Clock
 from monitor.core.engine import RuleSet, analyze
 from monitor.core.errors import ConfigError
-from monitor.core.models import Article
+from monitor.core.models import Alert, Article
 from monitor.feeds.http import make_session
 from monitor.logs import get_logger
 from monitor.notifiers.registry import make_notifier
@@ -93,6 +94,9 @@ class Daemon:
         self._poller: Poller | None = None
         self._dispatcher: Dispatcher | None = None
         self._store: Store | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        # News alert key -> destinations that got it, for the follow-ups scheduled.
+        self._followed: dict[str, set[str]] = {}
 
     def rule_ids(self) -> list[str]:
         """Ids of the rules in force now."""
@@ -206,6 +210,7 @@ class Daemon:
                 id="prune",
             )
             scheduler.start()
+            self._scheduler = scheduler
             stack.callback(lambda: scheduler.shutdown(wait=False))
 
             dispatch_stop = asyncio.Event()
@@ -316,20 +321,60 @@ class Daemon:
         for an in analyses:
             for m in an.rules:
                 self.metrics.matches.inc(rule=m.rule_id)
-        return await self._builder.build([an for an in analyses if an.rules])
+        stories, entries = await self._builder.build([an for an in analyses if an.rules])
+        if self._prices is not None:
+            for key, alert in {e.alert.key: e.alert for e in entries}.items():
+                if alert.kind == "news" and not alert.edit_of:
+                    self._prices.note_news(alert)
+                    log.debug("news_noted_for_moves", key=key)
+        return stories, entries
 
     def _on_reload(self, ok: bool, detail: str) -> None:
         self.metrics.rule_reloads.inc(outcome="ok" if ok else "error")
 
     def _on_delivery(
-        self, destination: str, outcome: str, alert: Any, latency_s: float | None
+        self, destination: str, outcome: str, alert: Alert, latency_s: float | None
     ) -> None:
         self.metrics.alerts.inc(destination=destination, outcome=outcome)
-        if outcome == "sent":
-            if latency_s is not None:
-                self.metrics.delivery_latency.observe(latency_s, destination=destination)
-            if self.hooks.on_delivered:
-                self.hooks.on_delivered(destination, getattr(alert, "title", ""))
+        if outcome != "sent":
+            return
+        if latency_s is not None:
+            self.metrics.delivery_latency.observe(latency_s, destination=destination)
+        if self.hooks.on_delivered:
+            self.hooks.on_delivered(destination, alert.title)
+        if alert.kind == "news" and alert.prices and not alert.edit_of:
+            self._schedule_followups(alert, destination)
+
+    def _schedule_followups(self, alert: Alert, destination: str) -> None:
+        """+15 and +60 minutes (`prices.followups`) after a news alert with a price: the
+        move since, to each destination that got it. Kept in memory: a restart forgets
+        pending follow-ups."""
+        if self._scheduler is None or not self._intake_open:
+            return
+        if alert.key in self._followed:
+            self._followed[alert.key].add(destination)
+            return
+        self._followed[alert.key] = {destination}
+        while len(self._followed) > 5000:
+            del self._followed[next(iter(self._followed))]
+        for after in self.config.prices.followups:
+            self._scheduler.add_job(
+                self._job,
+                "date",
+                run_date=datetime.now(UTC) + timedelta(seconds=after),
+                args=[functools.partial(self._followup, alert, after)],
+                misfire_grace_time=300,
+            )
+
+    async def _followup(self, original: Alert, after_s: float) -> None:
+        assert self._prices is not None and self._store is not None
+        followup = self._prices.followup(original, after_s, reply_to=original.key)
+        destinations = sorted(self._followed.get(original.key, ()))
+        if followup is None or not destinations:
+            return
+        await self._store.enqueue([NewOutboxEntry(d, followup, followup.key) for d in destinations])
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
 
     # ------------------------------------------------------------------ wiring helpers
 

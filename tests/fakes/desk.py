@@ -74,7 +74,9 @@ class Desk:
         feed_interval: float = 1.0,
         grace: float = 5.0,
         rules_dir: Path | None = None,
+        followups: tuple[float, ...] = (900.0, 3600.0),
     ) -> None:
+        self.followups = followups
         self.tmp_path = tmp_path
         self.feed_interval = feed_interval
         self.grace = grace
@@ -128,7 +130,12 @@ class Desk:
                     adaptive=False,
                 )
             ],
-            prices=PricesConfig(symbols=["NVDA"], yahoo_base_url=self.yahoo_url, interval=1.0),
+            prices=PricesConfig(
+                symbols=["NVDA"],
+                yahoo_base_url=self.yahoo_url,
+                interval=1.0,
+                followups=list(self.followups),
+            ),
             notifiers=[
                 NotifierConfig(name="discord", kind="discord", url=self.discord.url),  # type: ignore[arg-type]
                 NotifierConfig(name="slack", kind="slack", url=self.slack.url),  # type: ignore[arg-type]
