@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.core.engine import RuleSet, analyze, explain_rules
-from monitor.core.errors import FeedParseError, MonitorError
+from monitor.core.errors import FeedParseError
 from monitor.core.matcher import is_hangul, normalize_text
 from monitor.core.models import Analysis, Article, Lang
 from monitor.rulefiles import load_ruleset, resolve_rules_dir
@@ -282,8 +282,8 @@ def run(args: argparse.Namespace) -> int:
         for article in read_articles(path, problems):
             try:
                 analysis = analyze(rs, article)
-            except MonitorError as e:
-                problems.append(f"{path}: {article.item_id}: {e}")
+            except Exception as e:  # one bad article must not hide the others
+                problems.append(f"{path}: {article.item_id}: {type(e).__name__}: {e}")
                 continue
             if args.json:
                 out.write(json.dumps(to_json(analysis), ensure_ascii=False) + "\n")
