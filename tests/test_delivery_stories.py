@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +127,28 @@ def test_a_precise_percentage_links_stories_across_languages(
     assert (found is story) is same
     # within one language only the title decides: a shared figure is not enough
     assert find_story("삼성전자 주가 16.97% 급등", [story], T0, 36 * 3600, lang="ko") is None
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "public.jsonl"
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="the shared corpus is not beside the checkout")
+def test_corpus_titles_never_merge_and_their_rewrites_always_do() -> None:
+    items = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
+    stories = [
+        new_story(
+            it["title"], T0, SourceRef("f", it.get("source", ""), it["title"], "", it["lang"])
+        )
+        for it in items
+    ]
+    merged = [
+        (a["id"], b["id"])
+        for a, story in zip(items, stories, strict=True)
+        for b in items
+        if a is not b and find_story(b["title"], [story], T0, 36 * 3600, lang=b["lang"]) is story
+    ]
+    assert merged == []
+    for it, story in zip(items, stories, strict=True):
+        title, outlet = it["title"], it.get("source", "X")
+        for rewrite in (f"[종합] {title}", f"{title} - {outlet}", f"[속보] {title}"):
+            assert find_story(rewrite, [story], T0, 36 * 3600, lang=it["lang"]) is story, rewrite
