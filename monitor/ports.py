@@ -231,6 +231,7 @@ class Delivery:
     """The outcome of a successful send."""
 
     message_ref: str | None = None  # e.g. a Discord message id, for later edits
+    wait_s: float | None = None  # the destination asked for this pause before the next send
 
 
 class Notifier(Protocol):
