@@ -30,6 +30,7 @@ class Span(NamedTuple):
 
 # The end of a sentence: terminal punctuation, optional closers, then whitespace or the end.
 _END = re.compile(r"[.!?…]+[\"'”’」』)\]]*(?=\s|$)")
+_CLOSE_QUOTES = "\"'”’」』)]"
 _ABBREVIATIONS = frozenset(
     {
         "u.s",
@@ -90,24 +91,40 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     return _INITIALS.match(lowered) is not None
 
 
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
-    """Split `text[start:end]` into sentences; offsets are into `text`."""
-    stop = len(text) if end is None else end
+def split_sentences(text: str) -> list[Span]:
+    """Split `text` into sentences; offsets are into `text`."""
     spans: list[Span] = []
-    begin = start
-    for m in _END.finditer(text, start, stop):
-        punct = m.group(0)
-        if punct[0] == "." and len(punct.rstrip("\"'”’」』)]")) == 1:
-            if _is_abbreviation(text, m.start()):
-                continue
-            nxt = _next_non_space(text, m.end(), stop)
-            # "Nvidia Corp. shares" and "vs. rivals": a lower-case word follows in English.
-            if nxt is not None and nxt.islower() and nxt.isascii():
-                continue
-        _append(spans, text, begin, m.end())
-        begin = m.end()
-    _append(spans, text, begin, stop)
+    begin = 0
+    for m in _END.finditer(text):
+        end = m.end()
+        after = m.start() + 1  # a lone period, perhaps with closing quotes, may not end one
+        if (
+            text[m.start()] == "."
+            and (after == end or text[after] in _CLOSE_QUOTES)
+            and _continues(text, end)
+        ):
+            continue
+        _append(spans, text, begin, end)
+        begin = end
+    _append(spans, text, begin, len(text))
     return spans
+
+
+def _continues(text: str, end: int) -> bool:
+    """Whether the sentence-like piece ending at `end` goes on: a period after an
+    abbreviation ("U.S."), or a lower-case English word next ("Corp. shares")."""
+    dot = end - 1
+    while dot > 0 and text[dot] in _CLOSE_QUOTES:
+        dot -= 1
+    if text[dot] != "." or (dot > 0 and text[dot - 1] in ".!?…"):
+        return False
+    if _is_abbreviation(text, dot):
+        return True
+    i = end
+    n = len(text)
+    while i < n and text[i].isspace():
+        i += 1
+    return i < n and text[i].isascii() and text[i].islower()
 
 
 def split_headline(title: str) -> list[Span]:
@@ -119,12 +136,6 @@ def split_headline(title: str) -> list[Span]:
         begin = m.end()
     _append(spans, title, begin, len(title))
     return spans
-
-
-def _next_non_space(text: str, i: int, stop: int) -> str | None:
-    while i < stop and text[i].isspace():
-        i += 1
-    return text[i] if i < stop else None
 
 
 def _append(spans: list[Span], text: str, begin: int, end: int) -> None:

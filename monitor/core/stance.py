@@ -389,7 +389,41 @@ def _best_cue(
     return found
 
 
-def _clause_modifier(ctx: _Context, tokens: list[TermMatch], start: int, sentence: Span) -> float:
+@dataclass(slots=True)
+class _ClauseMarks:
+    """The markers of one clause, gathered in one pass over its tokens."""
+
+    hedge: bool = False
+    refute: bool = False
+    background_from: int = 1 << 30
+    actors: frozenset[int] = frozenset()
+
+
+def _clause_marks(lang: CompiledLanguage, tokens: list[TermMatch]) -> _ClauseMarks:
+    mk, gid = lang.marker_ids, lang.group_ids
+    hedge, refute, background = mk["hedge"], mk["refute"], mk["background"]
+    company, driver = gid[COMPANY_GROUP], gid[DRIVER_GROUP]
+    marks = _ClauseMarks()
+    actors: set[int] = set()
+    for t in tokens:
+        groups = t.groups
+        if len(groups) == 1 and groups[0] not in (hedge, refute, background, company, driver):
+            continue
+        if hedge in groups:
+            marks.hedge = True
+        if refute in groups:
+            marks.refute = True
+        if background in groups and t.start < marks.background_from:
+            marks.background_from = t.start
+        if company in groups:
+            actors.add(_COMPANY)
+        if driver in groups:
+            actors.add(_DRIVER)
+    marks.actors = frozenset(actors)
+    return marks
+
+
+def _clause_modifier(ctx: _Context, marks: _ClauseMarks, start: int, sentence: Span) -> float:
     """What every cue of a clause is multiplied by: hedges, attribution, headline, ..."""
     w, mk, text = ctx.weights, ctx.lang.marker_ids, ctx.text
     sentence_groups = ctx.sentence_groups.get(sentence.start)
@@ -397,7 +431,7 @@ def _clause_modifier(ctx: _Context, tokens: list[TermMatch], start: int, sentenc
         sentence_groups = _groups_between(text, sentence.start, sentence.end)
         ctx.sentence_groups[sentence.start] = sentence_groups
     modifier = ctx.modifier
-    if any(mk["hedge"] in t.groups for t in tokens):
+    if marks.hedge:
         modifier *= w.hedge
     if mk["attribution"] in sentence_groups:
         modifier *= w.attribution
@@ -405,8 +439,10 @@ def _clause_modifier(ctx: _Context, tokens: list[TermMatch], start: int, sentenc
         modifier *= w.supplier
     if ctx.part == "title":
         modifier *= w.headline
-        if any(q.start <= start < q.end for q in text.questions):
-            modifier *= w.question
+        for q in text.questions:
+            if q.start <= start < q.end:
+                modifier *= w.question
+                break
     return modifier
 
 
@@ -459,25 +495,17 @@ def _subject_of(
 
 def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> None:
     lang, w = ctx.lang, ctx.weights
-    gid = lang.group_ids
     tokens = _clause_tokens(ctx, start, end)
     # Most clauses with a predicate have no subject for it: find the cues first, and do
     # the rest of the work only for clauses that have one.
     cands = _candidates(lang, tokens)
     if not cands:
         return
-    mk = lang.marker_ids
     index = _sentence_index(ctx.text, start)
     sentence = ctx.text.sentences[index]
-    modifier = _clause_modifier(ctx, tokens, start, sentence)
-    refuted = any(mk["refute"] in t.groups for t in tokens)
-    background_from = min((t.start for t in tokens if mk["background"] in t.groups), default=end)
-    actors = frozenset(
-        kind
-        for t in tokens
-        for kind, g in ((_COMPANY, gid[COMPANY_GROUP]), (_DRIVER, gid[DRIVER_GROUP]))
-        if g in t.groups
-    )
+    marks = _clause_marks(lang, tokens)
+    modifier = _clause_modifier(ctx, marks, start, sentence)
+    refuted, background_from, actors = marks.refute, marks.background_from, marks.actors
     clause_entities = frozenset(m.entity for m in ctx.mentions.between(start, end))
     sentence_entities = frozenset(
         m.entity for m in ctx.mentions.between(sentence.start, sentence.end)
@@ -513,8 +541,13 @@ def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> 
         found.append((tok.start, polarity if not negated else 2 * polarity, record))
     # "TPUs are no threat to Nvidia", "싼 칩이 엔비디아를 대체하지 못한다": a cue before a
     # negated cue of the same direction is part of the negated claim, not a claim of its own.
+    negated_at = [(p, t) for p, t, _ in found if t in (2, -2)]
     for pos, tagged, record in found:
-        if not record.negated and any(p2 > pos and t2 == 2 * tagged for p2, t2, _ in found):
+        if (
+            negated_at
+            and not record.negated
+            and any(p2 > pos and t2 == 2 * tagged for p2, t2 in negated_at)
+        ):
             continue
         out.append(record)
 
