@@ -193,3 +193,11 @@ def test_title_and_body_hits_are_separate_fields() -> None:
 def test_empty_alias_is_refused() -> None:
     with pytest.raises(ValueError, match="empty form"):
         build_matcher([AliasSpec("x", "  ")])
+
+
+def test_alias_is_reported_as_spelled_in_the_text(pack: RuleSet) -> None:
+    a = analyze(pack, Article(feed="t", item_id="1", title="SK하이닉스와 SK 하이닉스", body=""))
+    assert [(h.alias, h.start, h.end) for h in a.hits] == [
+        ("SK하이닉스", 0, 7),
+        ("SK 하이닉스", 9, 17),
+    ]

@@ -380,7 +380,7 @@ def build_matcher(
         if not norm:
             raise ValueError(f"empty form {form!r} for {owner!r}")
         for variant in spacing_variants(norm):
-            record = (kind, owner, group, variant if cased else None, form)
+            record = (kind, owner, group, variant if cased else None, variant)
             bucket = by_key.setdefault(fold(variant), [])
             if record not in bucket:
                 bucket.append(record)
