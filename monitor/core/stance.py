@@ -380,9 +380,9 @@ def _best_cue(
             subj = _find_subject(tokens, tok, subjects, lang.pair_window)
             if subj is None:
                 continue
-            # One share-price subject reports one move: "Nvidia rebounds ... after record
-            # rout" is a rebound; the rout belongs to the day before.
-            if pair.scope == "price" and subj.start in claimed:
+            # One subject makes one claim: "Nvidia rebounds ... after record rout" is a
+            # rebound (the rout belongs to the day before); "orders kept climbing" is one cue.
+            if subj.start in claimed:
                 continue
             if found is None or pair.weight > found[2]:
                 found = (pair.id, pair.polarity, pair.weight, pair.scope, subj, pair.subject_kinds)
@@ -471,7 +471,7 @@ def _candidates(
             cand = _best_cue(lang, tokens, tok, claimed)
             if cand is not None:
                 out.append((tok, cand))
-                if cand[3] == "price" and cand[4] is not None:
+                if cand[4] is not None:
                     claimed.add(cand[4].start)
     return out
 

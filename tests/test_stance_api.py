@@ -1,0 +1,96 @@
+"""assess(): evidence, score range, configurable thresholds, hit offsets, shared work."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.core.models import Article, Hit, StanceLabel
+from monitor.core.stance import Lexicon, StanceThresholds, assess, assess_detailed
+from tests.fakes.entity_hits import find_hits
+from tests.test_stance_cases import load_bundled_lexicon
+
+BEARISH_BODY = (
+    "The company scheduled its annual meeting for June. "
+    "Nvidia shares plunged 9% on Tuesday after the export rule was announced. "
+    "Its board has eleven members."
+)
+
+
+@pytest.fixture(scope="module")
+def lexicon() -> Lexicon:
+    return load_bundled_lexicon()
+
+
+def en(title: str, body: str = "") -> Article:
+    return Article(feed="t", item_id="1", title=title, body=body, lang="en")
+
+
+def test_evidence_is_the_sentence_that_decided(lexicon: Lexicon) -> None:
+    a = en("Nvidia in focus", BEARISH_BODY)
+    got = assess(a, "nvidia", find_hits(a), lexicon)
+    assert got.label == StanceLabel.BEARISH
+    assert got.evidence == (
+        "Nvidia shares plunged 9% on Tuesday after the export rule was announced.",
+    )
+    assert -1.0 <= got.score < 0 and 0 < got.confidence <= 1
+
+
+def test_neutral_evidence_names_the_target(lexicon: Lexicon) -> None:
+    a = en("Nvidia appoints a new director", "The board now has twelve members.")
+    got = assess(a, "nvidia", find_hits(a), lexicon)
+    assert got.label == StanceLabel.NEUTRAL
+    assert got.evidence == ("Nvidia appoints a new director",)
+
+
+def test_thresholds_are_configurable(lexicon: Lexicon) -> None:
+    a = en("Analysts expect Nvidia orders to grow")
+    hits = find_hits(a)
+    default = assess(a, "nvidia", hits, lexicon)
+    assert default.label == StanceLabel.BULLISH
+    strict = StanceThresholds(bullish=0.95, bearish=-0.95)
+    assert assess(a, "nvidia", hits, lexicon, strict).label == StanceLabel.NEUTRAL
+
+
+def test_mixed_needs_each_side_per_threshold(lexicon: Lexicon) -> None:
+    a = en(
+        "Nvidia's record quarter meets China worries",
+        "Nvidia's revenue topped estimates. But it warned that export curbs would cost it "
+        "sales in China. Analysts were divided.",
+    )
+    hits = find_hits(a)
+    assert assess(a, "nvidia", hits, lexicon).label == StanceLabel.MIXED
+    one_sided = StanceThresholds(mixed_min_each=0.9)
+    assert assess(a, "nvidia", hits, lexicon, one_sided).label != StanceLabel.MIXED
+
+
+def test_hits_with_stale_offsets_fall_back_to_the_alias(lexicon: Lexicon) -> None:
+    a = en("Shares of chipmakers fell; Nvidia shares plunged 12%")
+    stale = [Hit("nvidia", "Nvidia", "title", 500, 506)]
+    fresh = find_hits(a)
+    assert assess(a, "nvidia", stale, lexicon) == assess(a, "nvidia", fresh, lexicon)
+
+
+def test_each_target_is_judged_on_its_own_mentions(lexicon: Lexicon) -> None:
+    a = en(
+        "SK hynix slumps 6% while Nvidia climbs 4%",
+        "SK hynix shares fell 6% on Friday. Nvidia shares rose 4% to a record.",
+    )
+    hits = find_hits(a)
+    assert assess(a, "sk_hynix", hits, lexicon).label == StanceLabel.BEARISH
+    assert assess(a, "nvidia", hits, lexicon).label == StanceLabel.BULLISH
+    # the same answers whichever target is asked first (the shared analysis is cached)
+    lexicon.cache.entries.clear()
+    assert assess(a, "nvidia", hits, lexicon).label == StanceLabel.BULLISH
+
+
+def test_negated_cues_are_reported_as_such(lexicon: Lexicon) -> None:
+    a = en("Nvidia shares did not fall")
+    report = assess_detailed(a, "nvidia", find_hits(a), lexicon)
+    assert [c.negated for c in report.cues] == [True]
+    assert report.stance.label == StanceLabel.BULLISH
+
+
+def test_article_in_a_language_without_a_lexicon_uses_another(lexicon: Lexicon) -> None:
+    only_en = Lexicon(languages={"en": lexicon.languages["en"]}, weights=lexicon.weights)
+    a = Article(feed="t", item_id="1", title="Nvidia shares plunge 10%", lang="ko")
+    assert assess(a, "nvidia", find_hits(a), only_en).label == StanceLabel.BEARISH
