@@ -22,6 +22,7 @@ from monitor.ports import FeedState, NewOutboxEntry, Notifier
 from monitor.store import open_store
 from tests.fakes.alerts import news_alert
 from tests.fakes.discord_server import FakeDiscord, Received
+from tests.fakes.dispatch_worker import UnpacedDiscord
 from tests.fakes.slack_server import FakeSlack
 
 FAST = DispatchSettings(lease_s=30, idle_s=0.02, base_backoff_s=0.2, digest_hold_s=1.0)
@@ -317,3 +318,24 @@ async def test_max_attempts_gives_up_and_reports_every_outcome(store, session):
     assert failed.attempts == 2 and "503" in (failed.last_error or "")
     assert len(fake.posts()) == 2
     assert outcomes == [("desk", "retry"), ("desk", "failed")]
+
+
+async def test_discords_bucket_headers_are_obeyed_even_beyond_the_declared_rate(store, session):
+    """With our own pace lifted, X-RateLimit-Remaining: 0 alone keeps us clear of 429s."""
+    alerts = [news_alert(i) for i in range(8)]
+    async with FakeDiscord(rate=(4, 1.0)) as fake:
+        desk = UnpacedDiscord(
+            NotifierConfig(name="desk", kind="discord", url_env="D"), session, fake.url
+        )
+        d = Dispatcher(
+            store,
+            {"desk": desk},
+            SystemClock(),
+            "test",
+            destinations={"desk": Destination("desk", digest_threshold=99)},
+            settings=FAST,
+        )
+        await enqueue(store, "desk", alerts)
+        await run_until(d, lambda: len(fake.delivered()) >= 8, timeout=10)
+    assert [p.status for p in fake.posts()] == [200] * 8
+    assert fake.posts()[4].at - fake.posts()[0].at >= 1.0

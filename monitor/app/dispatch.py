@@ -336,6 +336,8 @@ class Dispatcher:
             await self._retry(name, rows, RetryableDeliveryError(f"{name}: {e!r}"))
             return "retry"
         pace.record(self._clock.monotonic())
+        if delivery.wait_s:  # the destination says its bucket is empty: wait it out
+            pace.blocked_until = max(pace.blocked_until, self._clock.monotonic() + delivery.wait_s)
         now = self._clock.now()
         if action is None:  # an edit pings nobody: it does not count towards a digest
             self._recent.setdefault(name, []).append(now.timestamp())

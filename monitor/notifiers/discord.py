@@ -14,6 +14,7 @@ import base64
 import io
 import re
 import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -63,6 +64,16 @@ def parse_webhook_url(url: str) -> tuple[str, int, str]:
     return f"{host}/api{version or '/v10'}", int(wid), token
 
 
+def bucket_wait(headers: Mapping[str, str]) -> float | None:
+    """Seconds until Discord's bucket refills when the answer says none are left."""
+    if headers.get("X-RateLimit-Remaining") != "0":
+        return None
+    try:
+        return max(0.0, float(headers.get("X-RateLimit-Reset-After", "")))
+    except ValueError:
+        return None
+
+
 class _SingleAttemptAdapter(AsyncWebhookAdapter):
     """discord.py's webhook transport reduced to one attempt against our base URL."""
 
@@ -72,6 +83,7 @@ class _SingleAttemptAdapter(AsyncWebhookAdapter):
         self._destination = destination
         self._scrub = scrub
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.wait_s: float | None = None  # from the last success's rate-limit headers
 
     async def request(
         self,
@@ -107,6 +119,7 @@ class _SingleAttemptAdapter(AsyncWebhookAdapter):
                     except ValueError:
                         body = None
                 if 200 <= resp.status < 300:
+                    self.wait_s = bucket_wait(resp.headers)
                     return body
                 code = body.get("code") if isinstance(body, dict) else None
                 retry = body.get("retry_after") if isinstance(body, dict) else None
@@ -247,7 +260,7 @@ class DiscordNotifier:
                 )
         finally:
             async_context.reset(token)
-        return Delivery(message_ref=str(message.id))
+        return Delivery(message_ref=str(message.id), wait_s=self._adapter.wait_s)
 
     def _chart(self, alert: Alert) -> discord.File | None:
         if not (self._charts and alert.chart_png and alert.kind != "digest"):
@@ -267,7 +280,7 @@ class DiscordNotifier:
             )
         finally:
             async_context.reset(token)
-        return Delivery(message_ref=message_ref)
+        return Delivery(message_ref=message_ref, wait_s=self._adapter.wait_s)
 
     async def aclose(self) -> None:
         """Nothing to release: the session belongs to the caller."""

@@ -285,9 +285,23 @@ class FakeDiscord:
         await asyncio.sleep(self.delay_s)
         mid = str(next(self._ids))
         self.messages[mid] = rec.body
+        headers = self._bucket_headers(rec.at)
         if request.query.get("wait") in ("true", "1", "True"):
-            return self._answer(rec, 200, self._message(mid, rec.body))
-        return self._answer(rec, 204, None)
+            return self._answer(rec, 200, self._message(mid, rec.body), headers)
+        return self._answer(rec, 204, None, headers)
+
+    def _bucket_headers(self, now: float) -> dict[str, str]:
+        """X-RateLimit-* as Discord sends them on every answer."""
+        if self.rate is None:
+            return {}
+        limit, per = self.rate
+        reset_after = per - (now - self._recent[0]) if self._recent else per
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, limit - len(self._recent))),
+            "X-RateLimit-Reset-After": f"{max(0.0, reset_after):.3f}",
+            "X-RateLimit-Bucket": "fakebucket",
+        }
 
     async def _edit(self, request: web.Request) -> web.Response:
         rec, early = await self._record(request)
