@@ -6,9 +6,9 @@ language; a file without `lang` holds settings shared by all languages (entity
 roles, weights). Everything is validated with pydantic; any error names the
 file and the cue (`RuleError`).
 
-Compilation turns every term of a language into one Aho-Corasick automaton, so
-that scanning a text for all cues is a single pass, and maps each matched term
-back to the groups it belongs to.
+Compilation turns every term of a language into one Aho-Corasick automaton
+(ahocorasick_rs, leftmost-longest), so that scanning a text for all cues is a
+single pass, and maps each matched term back to the groups it belongs to.
 
 Term syntax:
 - literal text, matched case-insensitively; a space matches one optional space
@@ -27,7 +27,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-import ahocorasick
+import ahocorasick_rs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.core.errors import RuleError
@@ -175,7 +175,8 @@ class CompiledLanguage:
     """Everything needed to scan one language's text in a single regex pass."""
 
     lang: str
-    automaton: Any  # ahocorasick.Automaton: lower-cased surface form -> _Entry
+    automaton: Any  # ahocorasick_rs.AhoCorasick over lower-cased surface forms
+    entries: tuple[_Entry, ...]  # pattern index -> what the term is
     group_ids: Mapping[str, int]
     pairs_by_predicate: Mapping[int, tuple[Pair, ...]]
     phrases: Mapping[int, Phrase]
@@ -377,7 +378,7 @@ class _Builder:
             self.gid(name)
         for m in MARKERS:
             self.gid("!" + m)
-        automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
+        patterns: dict[str, _Entry] = {}
         for key, form in self.term_forms.items():
             groups = tuple(sorted(self.term_groups[key]))
             left, right = _latin(form[0]), _latin(form[-1])
@@ -390,11 +391,14 @@ class _Builder:
                 kind = _PLAIN
             entry = _Entry(groups, bounded, left, right, bounded or left or right, kind)
             for variant in _spacing_variants(form):
-                automaton.add_word(variant, (len(variant), entry))
-        automaton.make_automaton()
+                patterns.setdefault(variant, entry)
+        automaton = ahocorasick_rs.AhoCorasick(
+            list(patterns), matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
+        )
         return CompiledLanguage(
             lang=self.lang,
             automaton=automaton,
+            entries=tuple(patterns.values()),
             group_ids=dict(self.group_ids),
             pairs_by_predicate={k: tuple(v) for k, v in self.pairs.items()},
             phrases=dict(self.phrases),
@@ -486,9 +490,9 @@ def scan_text(lang: CompiledLanguage, text: str) -> Scan:
     cues: list[int] = []
     boundaries: list[int] = []
     n = len(text)
-    for last, (length, entry) in lang.automaton.iter_long(_lower(text)):
-        end = last + 1
-        start = end - length
+    entries = lang.entries
+    for index, start, end in lang.automaton.find_matches_as_indexes(_lower(text)):
+        entry = entries[index]
         if entry.checked:
             if start > 0:
                 prev = text[start - 1]
