@@ -69,7 +69,8 @@ def demo_config(base_url: str, data_dir: Path) -> Config:
         fetch=FetchConfig(allow_private_networks=True, min_interval=1.0),
         feeds=feeds,
         prices=PricesConfig(symbols=["NVDA"], yahoo_base_url=f"{base_url}/yahoo", interval=2.0),
-        notifiers=[NotifierConfig(name="console", kind="console")],
+        # Eight sample stories in a few seconds are the point of the demo, not a burst to fold.
+        notifiers=[NotifierConfig(name="console", kind="console", digest_threshold=20)],
         rules=RulesConfig(watch=False),
         health=HealthConfig(enabled=False),
     )
