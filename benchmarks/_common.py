@@ -1,0 +1,416 @@
+"""Shared pieces of the benchmarks: output conventions, statistics, process
+memory, a benchmark rule set, and a feed farm that serves many loopback feeds.
+
+Conventions every benchmark here follows: progress goes to stderr, and the
+figures are one JSON object on the last line of stdout (`emit`).
+
+`FeedFarm` is an aiohttp app on 127.0.0.1 serving `/feeds/<name>.xml` with
+ETags (so unchanged feeds answer 304). It stamps, for every item, the
+monotonic time at which the first response carrying it had been written out
+completely: the moment a poll "has fetched" the story. A feed can be made slow
+(answers after a delay) or broken (alternates 500 and malformed XML).
+`serve_farm` runs a farm, a fake Discord and a replayed Yahoo in a child
+process, for benchmarks that measure the daemon's own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import multiprocessing
+import os
+import random
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from monitor.clock import OffsetClock  # noqa: E402
+from monitor.rulefiles import default_rules_dir  # noqa: E402
+
+# 15:45 New York time on 2025-01-27, as in the demo: the replayed NVDA session is live.
+REPLAY_START = datetime(2025, 1, 27, 20, 45, tzinfo=UTC)
+
+_T0 = time.monotonic()
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def progress(message: str) -> None:
+    """One line of progress on stderr, stamped with seconds since start."""
+    print(f"[{time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def quiet_logs() -> None:
+    """Only errors from the daemon and its scheduler reach stderr, between the progress lines."""
+    import logging
+
+    from monitor.logs import setup_logging
+
+    setup_logging("text", "ERROR")
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+
+def emit(result: dict[str, Any]) -> None:
+    """The benchmark's figures: one JSON line, the last thing on stdout."""
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Linear-interpolated percentile (pct in 0..100) of a non-empty sequence."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * pct / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Resident set size of a process (default: this one) in MiB."""
+    return float(psutil.Process(pid or os.getpid()).memory_info().rss) / (1024 * 1024)
+
+
+def baseline_rss_mb(module: str = "monitor.app.daemon") -> float:
+    """RSS of a bare interpreter that has imported `module` and nothing else."""
+    code = f"import {module}, os, psutil; print(psutil.Process(os.getpid()).memory_info().rss)"
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    return int(out.stdout.strip()) / (1024 * 1024)
+
+
+# ----------------------------------------------------------------------------- rules and stories
+
+BENCH_RULE = """
+[[rule]]
+id = "bench-nvidia"
+title = "Benchmark: every Nvidia story"
+description = "Fires on every story that names Nvidia, with no cooldown, so each is an alert."
+severity = "notice"
+cooldown = 0
+[rule.when]
+any = ["nvidia"]
+"""
+
+
+def bench_rules(dest: Path) -> Path:
+    """The bundled rules plus one rule with no cooldown that fires on any Nvidia story."""
+    shutil.copytree(default_rules_dir(), dest, symlinks=False)
+    (dest / "zz-bench.toml").write_text(BENCH_RULE, encoding="utf-8")
+    return dest
+
+
+_VOCAB = (
+    "lantern harbor quartz orbit meadow falcon ember canyon willow cobalt prism "
+    "summit delta raven cedar glacier mosaic beacon tundra saffron velvet anchor "
+    "copper zephyr marble thistle juniper onyx lagoon pebble nectar ivory basalt "
+    "compass harvest meteor sparrow tempest violet walnut yonder zenith bramble "
+    "cascade dune fjord garnet heron island jasper kestrel lotus"
+).split()
+_VERBS = ["slide", "jump", "slip", "climb", "drop", "rally", "sink", "rise", "fall", "surge"]
+
+
+def story_title(serial: int, rng: random.Random, matching: bool = True) -> str:
+    """A headline no other serial's headline clusters with: its own percentage
+    and its own words. `matching` headlines name Nvidia; the others name nothing
+    the rules know."""
+    words = " ".join(rng.sample(_VOCAB, 5))
+    pct = f"{1 + serial / 100:.2f}%"
+    if matching:
+        return f"Nvidia shares {rng.choice(_VERBS)} {pct} on {words} report {serial}"
+    return f"Regional {words} index moves {pct} in session {serial}"
+
+
+def story_text(matching: bool) -> str:
+    if matching:
+        return "Nvidia stock moved in late trading as investors weighed AI chip demand."
+    return "Local markets were quiet; the council met to discuss the harbour budget."
+
+
+# ----------------------------------------------------------------------------- the feed farm
+
+
+@dataclass
+class FarmFeed:
+    name: str
+    kind: str = "normal"  # normal | slow | broken
+    items: list[dict[str, str]] = field(default_factory=list)  # newest first
+    version: int = 0
+    body: bytes = b""
+    requests: int = 0
+
+
+def render_rss(name: str, items: Sequence[dict[str, str]]) -> bytes:
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>',
+        f"<title>{escape(name)}</title><link>http://127.0.0.1/</link>",
+        "<description>benchmark wire</description>",
+    ]
+    for it in items:
+        parts.append(
+            f"<item><title>{escape(it['title'])}</title>"
+            f"<link>{escape(it['link'])}</link>"
+            f'<guid isPermaLink="false">{escape(it["guid"])}</guid>'
+            f"<pubDate>{it['pubDate']}</pubDate>"
+            f"<description>{escape(it['description'])}</description></item>"
+        )
+    parts.append("</channel></rss>")
+    return "".join(parts).encode("utf-8")
+
+
+class FeedFarm:
+    """Many feeds on one loopback port. `now` dates the items (the daemon's clock)."""
+
+    def __init__(self, now: Callable[[], datetime], *, keep: int = 20, slow_s: float = 8.0) -> None:
+        self.now = now
+        self.keep = keep
+        self.slow_s = slow_s
+        self.feeds: dict[str, FarmFeed] = {}
+        self.sent_at: dict[str, float] = {}  # guid -> monotonic time its first body was out
+        self.published_at: dict[str, float] = {}  # guid -> monotonic time it was appended
+        self.statuses: Counter[int] = Counter()
+        self._unsent: dict[str, list[str]] = {}  # feed -> guids not yet sent
+        self._serial = 0
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def add(self, name: str, kind: str = "normal", items: int = 0, seed: int = 0) -> None:
+        feed = self.feeds[name] = FarmFeed(name, kind)
+        self._unsent[name] = []
+        rng = random.Random(seed)
+        for _ in range(items):
+            self.publish(name, story_title(self._serial, rng, matching=False), stamp=False)
+        feed.body = render_rss(name, feed.items)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/feeds/{name}.xml"
+
+    def publish(self, name: str, title: str, description: str = "", *, stamp: bool = True) -> str:
+        """Append a story to a feed now; returns its guid."""
+        self._serial += 1
+        feed = self.feeds[name]
+        guid = f"{name}-{self._serial}"
+        feed.items.insert(
+            0,
+            {
+                "title": title,
+                "link": f"http://127.0.0.1/articles/{guid}",
+                "guid": guid,
+                "pubDate": format_datetime(self.now() - timedelta(seconds=30)),
+                "description": description,
+            },
+        )
+        del feed.items[self.keep :]
+        feed.version += 1
+        feed.body = render_rss(name, feed.items)
+        if stamp:
+            self.published_at[guid] = time.monotonic()
+            self._unsent[name].append(guid)
+        return guid
+
+    def hits(self) -> int:
+        return sum(f.requests for f in self.feeds.values())
+
+    def polled(self) -> int:
+        """How many feeds have been asked for at least once."""
+        return sum(1 for f in self.feeds.values() if f.requests)
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        feed = self.feeds.get(name)
+        if feed is None:
+            return web.Response(status=404, text="no such feed")
+        feed.requests += 1
+        if feed.kind == "slow":
+            await asyncio.sleep(self.slow_s)
+        if feed.kind == "broken":
+            if feed.requests % 2:
+                self.statuses[500] += 1
+                return web.Response(status=500, text="internal error")
+            self.statuses[200] += 1
+            return web.Response(
+                body=b"<?xml version='1.0'?><rss><channel><item><title>cut off",
+                content_type="application/rss+xml",
+            )
+        etag = f'"{feed.version}"'
+        if request.headers.get("If-None-Match") == etag:
+            self.statuses[304] += 1
+            return web.Response(status=304, headers={"ETag": etag})
+        self.statuses[200] += 1
+        resp = web.StreamResponse(
+            headers={"ETag": etag, "Content-Type": "application/rss+xml; charset=utf-8"}
+        )
+        resp.content_length = len(feed.body)
+        await resp.prepare(request)
+        await resp.write(feed.body)
+        await resp.write_eof()
+        done = time.monotonic()
+        for guid in self._unsent[name]:
+            self.sent_at.setdefault(guid, done)
+        self._unsent[name].clear()
+        return resp
+
+    async def start(self) -> FeedFarm:
+        app = web.Application()
+        app.router.add_get("/feeds/{name}.xml", self._serve)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+# ----------------------------------------------------------------------------- a server process
+
+
+@dataclass(frozen=True)
+class FarmSpec:
+    """What `serve_farm` serves: `feeds` feeds, of which every `change_every`-th
+    gains an item each `round_s` (one in `match_every` of those names Nvidia),
+    feed 0 slow and feed 1 broken when asked."""
+
+    feeds: int
+    items: int = 20
+    round_s: float = 10.0
+    change_every: int = 10
+    match_every: int = 4
+    slow: bool = True
+    broken: bool = True
+    slow_s: float = 8.0
+
+
+def farm_name(i: int) -> str:
+    return f"f{i:04d}"
+
+
+def _kind(spec: FarmSpec, i: int) -> str:
+    if spec.slow and i == 0:
+        return "slow"
+    if spec.broken and i == 1:
+        return "broken"
+    return "normal"
+
+
+async def _farm_main(spec: FarmSpec, conn: Connection) -> None:
+    from monitor.demo.price_server import make_yahoo_app, nvda_2025_01_27
+    from tests.fakes.discord_server import FakeDiscord
+
+    clock = OffsetClock(REPLAY_START)
+    farm = FeedFarm(clock.now, keep=spec.items, slow_s=spec.slow_s)
+    for i in range(spec.feeds):
+        farm.add(farm_name(i), _kind(spec, i), items=spec.items, seed=i)
+    await farm.start()
+    discord = FakeDiscord()
+    await discord.__aenter__()
+    yahoo = web.AppRunner(make_yahoo_app([nvda_2025_01_27()], clock), access_log=None)
+    await yahoo.setup()
+    await web.TCPSite(yahoo, "127.0.0.1", 0).start()
+    conn.send(
+        {
+            "farm_port": farm.port,
+            "discord_url": discord.url,
+            "yahoo_url": f"http://127.0.0.1:{yahoo.addresses[0][1]}",
+        }
+    )
+    changing = [farm_name(i) for i in range(2, spec.feeds) if i % spec.change_every == 2]
+    rng = random.Random(11)
+    serial = 0
+    posts = 0
+    next_round = time.monotonic() + spec.round_s
+    loop = asyncio.get_running_loop()
+    while True:
+        # The parent asks for counters or says stop through the pipe.
+        ready = await loop.run_in_executor(None, conn.poll, 0.2)
+        if ready:
+            msg = conn.recv()
+            if msg == "stop":
+                break
+            # Bodies are not needed once counted; keep the fake's own memory flat.
+            posts += len(discord.delivered())
+            discord.received = [r for r in discord.received if r.status == 0]
+            conn.send(
+                {
+                    "hits": farm.hits(),
+                    "polled": farm.polled(),
+                    "statuses": dict(farm.statuses),
+                    "discord_posts": posts,
+                }
+            )
+            discord.messages.clear()
+        if time.monotonic() >= next_round:
+            next_round += spec.round_s
+            for name in changing:
+                serial += 1
+                match = serial % spec.match_every == 0
+                farm.publish(name, story_title(serial, rng, match), story_text(match))
+    await yahoo.cleanup()
+    await discord.__aexit__()
+    await farm.stop()
+
+
+def serve_farm(spec: FarmSpec, conn: Connection) -> None:
+    """Child-process entry: serve until the parent sends "stop"."""
+    asyncio.run(_farm_main(spec, conn))
+
+
+class FarmProcess:
+    """`with FarmProcess(spec) as farm:` a `serve_farm` child; `farm.info` has its URLs."""
+
+    def __init__(self, spec: FarmSpec) -> None:
+        self.spec = spec
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=serve_farm, args=(spec, child), daemon=True)
+        self.info: dict[str, Any] = {}
+
+    def __enter__(self) -> FarmProcess:
+        self._proc.start()
+        if not self._conn.poll(60):
+            raise RuntimeError("feed farm did not start within 60 s")
+        self.info = self._conn.recv()
+        return self
+
+    def counters(self) -> dict[str, Any]:
+        self._conn.send("counters")
+        if not self._conn.poll(10):
+            return {}
+        result: dict[str, Any] = self._conn.recv()
+        return result
+
+    def feed_url(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.info['farm_port']}/feeds/{farm_name(i)}.xml"
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._conn.send("stop")
+        except OSError:
+            pass
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(5)
