@@ -339,3 +339,22 @@ async def test_discords_bucket_headers_are_obeyed_even_beyond_the_declared_rate(
         await run_until(d, lambda: len(fake.delivered()) >= 8, timeout=10)
     assert [p.status for p in fake.posts()] == [200] * 8
     assert fake.posts()[4].at - fake.posts()[0].at >= 1.0
+
+
+async def test_a_long_retry_after_hands_every_row_back_instead_of_holding_it(store, session):
+    async with FakeDiscord() as fake:
+        fake.rate_limit_next(1, retry_after=60.0)
+        d = Dispatcher(
+            store,
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=FAST,
+        )
+        await enqueue(store, "desk", [news_alert(1), news_alert(2)])
+        before = SystemClock().now()
+        assert await d.dispatch_once() == 2
+    rows = await store.list_outbox()
+    assert [r.status for r in rows] == ["pending", "pending"]  # no lease left to expire
+    assert all((r.next_attempt_at - before).total_seconds() >= 59 for r in rows)
+    assert len(fake.posts()) == 1

@@ -308,7 +308,8 @@ class Dispatcher:
         'sent', 'retry', 'rejected', 'gone' or 'deferred'."""
         pace = self._pace[name]
         wait = pace.next_slot(self._clock.monotonic()) - self._clock.monotonic()
-        if wait > self._cfg.lease_s / 4:
+        if wait > self._cfg.lease_s / 4:  # too long to hold the lease: hand the rows back
+            await self._defer(rows, name)
             return "deferred"
         if wait > 0:
             await asyncio.sleep(wait)
