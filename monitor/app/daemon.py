@@ -291,8 +291,17 @@ class Daemon:
     # ------------------------------------------------------------------ jobs
 
     async def _poll_tick(self) -> None:
+        # Each tick polls the feeds due now in a task of its own, so one slow feed
+        # holds back only its own round, never the next tick (a feed in flight stays
+        # leased and is not claimed twice).
+        task = asyncio.create_task(self._job(self._poll_round), name="poll-round")
+        self._jobs.add(task)
+
+    async def _poll_round(self) -> None:
         assert self._poller is not None
         outcomes = await self._poller.poll_due()
+        if self._dispatcher is not None and any(o.new for o in outcomes):
+            self._dispatcher.wake()  # their alerts are committed: no need to wait for the idle pass
         for o in outcomes:
             self.metrics.feed_fetches.inc(feed=o.feed, outcome=o.status)
             self.metrics.feed_fetch_seconds.observe(o.duration, feed=o.feed)
