@@ -8,6 +8,9 @@ each) with ETags. Measured:
 * reader: the same cold round done by the `reader` library (`update_feeds`)
   into its own empty database, in the same run.
 
+Rates are wall-clock; the `*_cpu_ms_per_feed` figures (CPU time of this
+process, all threads) are the steadier measure on a shared, busy machine.
+
     python benchmarks/ingest.py            # 500 feeds, 3 warm rounds, reader on all 500
     python benchmarks/ingest.py --quick    # under a minute: reader on 100 feeds
 
@@ -160,19 +163,20 @@ async def ours(base: str, count: int, rounds: int, tmp: Path) -> dict[str, Any]:
     }
 
 
-def reader_cold(base: str, count: int, tmp: Path, workers: int) -> float:
+def reader_cold(base: str, count: int, tmp: Path, workers: int) -> tuple[float, float]:
     from reader import make_reader
 
     reader = make_reader(str(tmp / "reader.sqlite"))
     for i in range(count):
         reader.add_feed(f"{base}/feed/{i}.xml")
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     reader.update_feeds(workers=workers)
     elapsed = time.perf_counter() - t
+    cpu_ms_per_feed = 1000 * (time.process_time() - cpu) / count
     entries = reader.get_entry_counts().total
     reader.close()
     assert entries == count * ITEMS, entries
-    return count / elapsed
+    return count / elapsed, cpu_ms_per_feed
 
 
 def main() -> int:
@@ -196,7 +200,7 @@ def main() -> int:
             result = asyncio.run(ours(base, args.feeds, args.rounds, tmp))
             cold, warm = result["cold_feeds_per_s"], result["warm_feeds_per_s"]
             print(f"ours: cold {cold:.0f} feeds/s, warm {warm:.0f} feeds/s")
-            reader_fps = reader_cold(base, reader_feeds, tmp, args.reader_workers)
+            reader_fps, reader_cpu = reader_cold(base, reader_feeds, tmp, args.reader_workers)
             print(f"reader: cold {reader_fps:.1f} feeds/s over {reader_feeds} feeds")
     finally:
         proc.terminate()
@@ -211,6 +215,8 @@ def main() -> int:
         "reader_feeds": reader_feeds,
         "ratio_vs_reader": round(result["cold_feeds_per_s"] / reader_fps, 1),
         "cold_cpu_ms_per_feed": round(result["cold_cpu_ms_per_feed"], 2),
+        "reader_cold_cpu_ms_per_feed": round(reader_cpu, 2),
+        "ratio_vs_reader_cpu": round(reader_cpu / result["cold_cpu_ms_per_feed"], 1),
         "warm_cpu_ms_per_feed": round(result["warm_cpu_ms_per_feed"], 2),
         "parsers": result["parsers"],
     }

@@ -102,23 +102,48 @@ class Poller:
         return list(self._feeds.values())
 
     async def poll_due(self) -> list[FeedOutcome]:
-        """Poll every due feed this instance can lease; release each lease afterwards."""
-        names = await self._store.claim_feeds(
-            self._owner, list(self._feeds), self._clock.now(), self._config.store.lease
-        )
+        """Poll every due feed this instance can lease; release each lease afterwards.
 
-        states = await self._preload(names)
+        Feeds are leased a few at a time (up to `fetch.concurrency` in flight), not
+        all at once: a lease then covers one poll rather than a queue of them, so it
+        cannot run out while its feed still waits for a turn, and instances sharing
+        the store each take a share of what is due instead of the first taking all.
+        """
+        batch = max(1, self._config.fetch.concurrency)
+        running: set[asyncio.Task[FeedOutcome]] = set()
+        outcomes: list[FeedOutcome] = []
+        more = True
+        try:
+            while True:
+                # Top up when half the slots are free: fewer claim queries than one per poll.
+                if more and len(running) <= batch // 2:
+                    want = batch - len(running)
+                    names = await self._store.claim_feeds(
+                        self._owner, list(self._feeds), self._clock.now(),
+                        self._config.store.lease, limit=want,
+                    )  # fmt: skip
+                    more = len(names) == want
+                    states = await self._preload(names)
+                    running |= {
+                        asyncio.create_task(self._poll_leased(n, states.get(n))) for n in names
+                    }
+                if not running:
+                    return outcomes
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                outcomes += [t.result() for t in done]
+        finally:
+            for t in running:
+                t.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
-        async def one(name: str) -> FeedOutcome:
+    async def _poll_leased(self, name: str, state: FeedState | None) -> FeedOutcome:
+        try:
+            return await self.poll_feed(self._feeds[name], state)
+        finally:
             try:
-                return await self.poll_feed(self._feeds[name], states.get(name))
-            finally:
-                try:
-                    await self._store.release_feed(self._owner, name)
-                except MonitorError as e:
-                    log.warning("feed_release_failed", feed=name, error=redact(str(e)))
-
-        return list(await asyncio.gather(*(one(n) for n in names)))
+                await self._store.release_feed(self._owner, name)
+            except MonitorError as e:
+                log.warning("feed_release_failed", feed=name, error=redact(str(e)))
 
     async def poll_all(self, feeds: Sequence[FeedConfig] | None = None) -> list[FeedOutcome]:
         """Poll every enabled feed (or `feeds`) once, due or not."""
@@ -155,6 +180,7 @@ class Poller:
     async def _poll(self, feed: FeedConfig, started: float, state: FeedState | None) -> FeedOutcome:
         if state is None:
             state = await self._store.load_feed_state(feed.name)
+        fresh = state is None  # never stored: no item of it can have been seen
         if state is None:
             state = FeedState(name=feed.name, url=feed.url)
         elif state.url != feed.url:
@@ -177,7 +203,7 @@ class Poller:
             )  # fmt: skip
         except FeedParseError as e:
             return await self._failed(feed, state, e, started)
-        return await self._record(feed, state, result, parsed, started)
+        return await self._record(feed, state, result, parsed, started, fresh)
 
     def _context(self, feed: FeedConfig, result: FetchResult) -> FeedContext:
         return FeedContext(
@@ -219,12 +245,13 @@ class Poller:
         result: FetchResult,
         parsed: ParsedFeed,
         started: float,
+        fresh: bool = False,
     ) -> FeedOutcome:
         now = self._clock.now()
         articles = parsed.articles
         known = (
             await self._store.known_items(feed.name, [a.item_id for a in articles])
-            if articles
+            if articles and not fresh
             else {}
         )
         new = [a for a in articles if a.item_id not in known]
