@@ -124,12 +124,19 @@ class Store(Protocol):
     async def save_feed_state(self, state: FeedState) -> None: ...
 
     async def claim_feeds(
-        self, owner: str, names: Sequence[str], now: datetime, lease_s: float
+        self,
+        owner: str,
+        names: Sequence[str],
+        now: datetime,
+        lease_s: float,
+        limit: int | None = None,
     ) -> list[str]:
         """Lease the due feeds among `names` to `owner` until now + lease_s.
 
         A feed is due when its `next_poll_at` is missing or <= now, and free when
-        nobody holds an unexpired lease on it. Returns the names leased.
+        nobody holds an unexpired lease on it. With `limit`, at most that many
+        are leased, the longest overdue first (never polled counts as longest).
+        Returns the names leased.
         """
 
     async def release_feed(self, owner: str, name: str) -> None: ...

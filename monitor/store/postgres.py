@@ -248,7 +248,12 @@ class PostgresStore:
             await self._save_feed(conn, state)
 
     async def claim_feeds(
-        self, owner: str, names: Sequence[str], now: datetime, lease_s: float
+        self,
+        owner: str,
+        names: Sequence[str],
+        now: datetime,
+        lease_s: float,
+        limit: int | None = None,
     ) -> list[str]:
         now = require_aware(now)
         until = now + timedelta(seconds=lease_s)
@@ -269,7 +274,8 @@ class PostgresStore:
                        WHERE l.name = ANY($1::text[])
                          AND (l.lease_until IS NULL OR l.lease_until <= $2)
                          AND (f.next_poll_at IS NULL OR f.next_poll_at <= $2)
-                       ORDER BY l.name
+                       ORDER BY f.next_poll_at NULLS FIRST, l.name
+                       LIMIT $5
                        FOR UPDATE OF l SKIP LOCKED
                    )
                    UPDATE feed_leases SET owner = $3, lease_until = $4
@@ -279,6 +285,7 @@ class PostgresStore:
                 now,
                 owner,
                 until,
+                limit,  # NULL: no limit
             )
         return sorted(r["name"] for r in rows)
 

@@ -273,32 +273,39 @@ class SqliteStore:
         await self._run(self._write, lambda conn: self._save_feed(conn, state))
 
     async def claim_feeds(
-        self, owner: str, names: Sequence[str], now: datetime, lease_s: float
+        self,
+        owner: str,
+        names: Sequence[str],
+        now: datetime,
+        lease_s: float,
+        limit: int | None = None,
     ) -> list[str]:
         now_us = to_us(now)
         until_us = to_us(now + timedelta(seconds=lease_s))
         wanted = list(dict.fromkeys(names))
 
         def body(conn: sqlite3.Connection) -> list[str]:
-            claimed: list[str] = []
+            free: list[tuple[int, str]] = []  # (next_poll_at or -1 for never polled, name)
             for chunk in _chunks(wanted):
                 marks = ",".join("?" * len(chunk))
                 conn.executemany(
                     "INSERT OR IGNORE INTO feed_leases (name) VALUES (?)", [(n,) for n in chunk]
                 )
                 rows = conn.execute(
-                    f"""SELECT l.name FROM feed_leases l LEFT JOIN feeds f ON f.name = l.name
+                    f"""SELECT l.name, f.next_poll_at FROM feed_leases l
+                        LEFT JOIN feeds f ON f.name = l.name
                         WHERE l.name IN ({marks})
                           AND (l.lease_until IS NULL OR l.lease_until <= ?)
                           AND (f.next_poll_at IS NULL OR f.next_poll_at <= ?)""",
                     (*chunk, now_us, now_us),
                 ).fetchall()
-                free = [r[0] for r in rows]
-                conn.executemany(
-                    "UPDATE feed_leases SET owner = ?, lease_until = ? WHERE name = ?",
-                    [(owner, until_us, n) for n in free],
-                )
-                claimed.extend(free)
+                free.extend((-1 if r[1] is None else r[1], r[0]) for r in rows)
+            # The longest overdue first, so a limit never starves a feed.
+            claimed = [name for _, name in sorted(free)[:limit]]
+            conn.executemany(
+                "UPDATE feed_leases SET owner = ?, lease_until = ? WHERE name = ?",
+                [(owner, until_us, n) for n in claimed],
+            )
             return sorted(claimed)
 
         return await self._run(self._write, body)
