@@ -25,8 +25,8 @@ from typing import Any
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.app.alerts import AlertBuilder
-from monitor.app.dispatch import Dispatcher
+from monitor.app.alerts import AlertBuilder, destinations_from_config
+from monitor.app.dispatch import Dispatcher, DispatchSettings
 from monitor.app.health import Check, HealthServer, build_app
 from monitor.app.metrics import Metrics
 from monitor.app.poll import FeedOutcome, Poller
@@ -162,6 +162,10 @@ class Daemon:
                 notifiers,
                 self.clock,
                 owner=self.instance_id,
+                # Outbox claims expire after `[store] lease` like feed leases, so a crashed
+                # instance's rows are taken over that soon; digests follow each notifier's config.
+                destinations=destinations_from_config(cfg),
+                settings=DispatchSettings.from_config(cfg.dispatch, cfg.store.lease),
                 on_result=self._on_delivery,
             )
 
