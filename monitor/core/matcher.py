@@ -51,6 +51,7 @@ _MAX_VARIANT_SPACES = 3  # aliases with more spaces get only the spaced and unsp
 # _SURE is an alias hit that no exclude form can cover and no guard can reject;
 # _WORD is a term that some guard needs (a near or avoid word), _TERM one only rules use.
 _ALIAS, _TERM, _EXCLUDE, _SURE, _WORD = 0, 1, 2, 3, 4
+_TERM_KINDS = frozenset((_TERM, _WORD))
 _LEFT_HANGUL, _LEFT_ALNUM, _RIGHT_ALNUM = 1, 2, 4
 
 
@@ -196,7 +197,7 @@ class Matcher:
         self._accept(raw_body, "body", terms, x_body, found)
         return tuple(sorted(found))
 
-    def _raw(
+    def _raw(  # noqa: C901 - one flat loop on purpose: the hot path (see benchmarks/engine.py)
         self,
         text: str,
         where: Field,
@@ -206,17 +207,20 @@ class Matcher:
     ) -> list[_Cand]:
         """Entity candidates whose edges and case hold, in automaton order. Term
         hits go to `terms`, exclude spans to `excluded`; with `found`, hits that
-        cannot be rejected later go straight into it as entity ids."""
+        cannot be rejected later go straight into it as entity ids, and terms that
+        only rules use are skipped."""
         if not text or self.automaton is None:
             return []
         n = len(text)
         alnum = _ASCII_ALNUM
         out: list[_Cand] = []
         add = out.append
-        folded = fold(text)
+        ids_only = found is not None
         for last, (length, flags, kind, owner, group, exact, alias, more) in self.automaton.iter(
-            folded
+            fold(text)
         ):
+            if ids_only and kind == _TERM and not more:
+                continue
             end = last + 1
             start = end - length
             # Edge flags are the same for every record of a key: check them once.
@@ -233,7 +237,7 @@ class Matcher:
                 ):
                     continue  # a plural "s" may follow (H100s), other letters not (H200)
             # Most keys carry one record, unpacked in the payload (the common case is
-            # written out inline: this loop is the hot path); the others are in `more`.
+            # written out inline); the others are in `more`.
             if exact is None or text[start:end] == exact:
                 if kind == _SURE:
                     if found is None:
@@ -242,8 +246,7 @@ class Matcher:
                         found.add(owner)
                 elif kind == _ALIAS:
                     add((start, end, owner, group, alias))
-                elif kind == _WORD or (kind == _TERM and found is None):
-                    # Rule terms matter to rules only; entity ids need the guard words.
+                elif kind in _TERM_KINDS:
                     occ = terms.get(owner)
                     if occ is None:
                         terms[owner] = [(where, start, end)]
@@ -252,7 +255,7 @@ class Matcher:
                 elif kind == _EXCLUDE:
                     excluded.setdefault(owner, []).append((start, end))
             if more:
-                _more(more, text, where, start, end, out, terms, excluded, found is None)
+                _more(more, text, where, start, end, out, terms, excluded, not ids_only)
         return out
 
     def _accept(
