@@ -401,17 +401,25 @@ class _ClauseMarks:
 
 def _clause_marks(lang: CompiledLanguage, tokens: list[TermMatch]) -> _ClauseMarks:
     mk, gid = lang.marker_ids, lang.group_ids
-    hedge, refute, background = mk["hedge"], mk["refute"], mk["background"]
+    hedge, background = mk["hedge"], mk["background"]
+    refute, inverse = mk["refute"], mk["inverse"]
     company, driver = gid[COMPANY_GROUP], gid[DRIVER_GROUP]
     marks = _ClauseMarks()
     actors: set[int] = set()
     for t in tokens:
         groups = t.groups
-        if len(groups) == 1 and groups[0] not in (hedge, refute, background, company, driver):
+        if len(groups) == 1 and groups[0] not in (
+            hedge,
+            refute,
+            inverse,
+            background,
+            company,
+            driver,
+        ):
             continue
         if hedge in groups:
             marks.hedge = True
-        if refute in groups:
+        if refute in groups or inverse in groups:
             marks.refute = True
         if background in groups and t.start < marks.background_from:
             marks.background_from = t.start
@@ -573,6 +581,13 @@ def _debate(scanned: _Scanned, w: Weights) -> float:
         score += w.debate_headline
     if scanned.title.questions:
         score += w.question_headline
+        alternative = mk["alternative"]
+        if any(
+            alternative in tok.groups
+            and any(q.start <= tok.start < q.end for q in scanned.title.questions)
+            for tok in scanned.title.tokens
+        ):
+            score += w.debate_headline
     body = scanned.body
     debate_sentences = {
         _sentence_index(body, tok.start) for tok in body.tokens if mk["debate"] in tok.groups
@@ -647,12 +662,19 @@ class _Tally:
     cues: list[Cue] = field(default_factory=list)
 
 
-def _about(r: _Record, kind: Mapping[str, int | None], w: Weights, target_leads: bool) -> float:
+def _about(
+    r: _Record,
+    kind: Mapping[str, int | None],
+    products: Mapping[str, str],
+    w: Weights,
+    target_leads: bool,
+) -> float:
     """How much a cue is about the target (1.0) rather than someone else."""
     if r.scope == "price":
         if r.subject_entity is not None:
             k = kind[r.subject_entity]
-            if k is None or _KIND_NAME[k] not in r.subject_kinds:
+            # A product has no share price: "Blackwell costs rise" is no stock move.
+            if k is None or _KIND_NAME[k] not in r.subject_kinds or r.subject_entity in products:
                 return 0.0
             return 1.0 if k == _TARGET else w.other_company_price
         if r.subject_actor:
@@ -763,7 +785,7 @@ def assess_detailed(
     target_leads = any(kind[e] == _TARGET for e in analysis.lead_entities)
     tally = _Tally()
     for r in analysis.records:
-        value = r.base * _about(r, kind, w, target_leads)
+        value = r.base * _about(r, kind, lexicon.roles.products, w, target_leads)
         if value == 0.0:
             continue
         if r.scope == "price" and abs(value) >= abs(r.base):
