@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -124,9 +124,7 @@ class Poller:
                     )  # fmt: skip
                     more = len(names) == want
                     states = await self._preload(names)
-                    running |= {
-                        asyncio.create_task(self._poll_leased(n, states.get(n))) for n in names
-                    }
+                    running |= {asyncio.create_task(self._poll_leased(n, states)) for n in names}
                 if not running:
                     return outcomes
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -136,9 +134,9 @@ class Poller:
                 t.cancel()
             await asyncio.gather(*running, return_exceptions=True)
 
-    async def _poll_leased(self, name: str, state: FeedState | None) -> FeedOutcome:
+    async def _poll_leased(self, name: str, states: dict[str, FeedState] | None) -> FeedOutcome:
         try:
-            return await self.poll_feed(self._feeds[name], state)
+            return await self._guarded(self._feeds[name], states)
         finally:
             try:
                 await self._store.release_feed(self._owner, name)
@@ -149,22 +147,40 @@ class Poller:
         """Poll every enabled feed (or `feeds`) once, due or not."""
         chosen = self.feeds if feeds is None else list(feeds)
         states = await self._preload([f.name for f in chosen])
-        return list(await asyncio.gather(*(self.poll_feed(f, states.get(f.name)) for f in chosen)))
+        return list(await asyncio.gather(*(self._guarded(f, states) for f in chosen)))
 
-    async def _preload(self, names: Sequence[str]) -> dict[str, FeedState]:
-        # One query for all states instead of one per feed; worth it from a few feeds up.
+    async def poll_each(
+        self, feeds: Sequence[FeedConfig] | None = None
+    ) -> AsyncIterator[FeedOutcome]:
+        """Like `poll_all`, but yield each outcome as soon as that feed is committed."""
+        chosen = self.feeds if feeds is None else list(feeds)
+        states = await self._preload([f.name for f in chosen])
+        for next_done in asyncio.as_completed([self._guarded(f, states) for f in chosen]):
+            yield await next_done
+
+    async def _preload(self, names: Sequence[str]) -> dict[str, FeedState] | None:
+        """All stored states of `names` in one query (None: too few to be worth it).
+
+        A name missing from the result has no stored state.
+        """
         if len(names) < 8:
-            return {}
+            return None
         wanted = set(names)
         return {s.name: s for s in await self._store.load_feed_states() if s.name in wanted}
 
-    async def poll_feed(self, feed: FeedConfig, state: FeedState | None = None) -> FeedOutcome:
-        """Poll one feed. Never raises: every failure becomes an error outcome.
+    async def poll_feed(self, feed: FeedConfig) -> FeedOutcome:
+        """Poll one feed. Never raises: every failure becomes an error outcome."""
+        return await self._guarded(feed, None)
 
-        `state` is the feed's stored state if the caller already has it.
-        """
+    async def _guarded(
+        self, feed: FeedConfig, preloaded: dict[str, FeedState] | None
+    ) -> FeedOutcome:
         started = self._clock.monotonic()
         try:
+            if preloaded is None:
+                state = await self._store.load_feed_state(feed.name)
+            else:
+                state = preloaded.get(feed.name)
             return await self._poll(feed, started, state)
         except asyncio.CancelledError:
             raise
@@ -178,8 +194,6 @@ class Poller:
     # ------------------------------------------------------------------ steps
 
     async def _poll(self, feed: FeedConfig, started: float, state: FeedState | None) -> FeedOutcome:
-        if state is None:
-            state = await self._store.load_feed_state(feed.name)
         fresh = state is None  # never stored: no item of it can have been seen
         if state is None:
             state = FeedState(name=feed.name, url=feed.url)

@@ -65,8 +65,8 @@ async def _poll(config: Config, once: bool, as_json: bool) -> None:
     async with store, make_session(config.fetch) as session:
         poller = Poller(config, store, session, clock, owner=store.instance_id)
         if once:
-            for next_done in asyncio.as_completed([poller.poll_feed(f) for f in poller.feeds]):
-                emit(await next_done, as_json)
+            async for outcome in poller.poll_each():
+                emit(outcome, as_json)
             return
         while True:
             for outcome in await poller.poll_due():
