@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
 
 
 def _when(value: datetime | None) -> str:
-    return to_utc_z(value) if value else "-"
+    return to_utc_z(value.replace(microsecond=0)) if value else "-"
 
 
 def status_of(state: FeedState | None, enabled: bool) -> str:
