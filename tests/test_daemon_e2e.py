@@ -144,3 +144,15 @@ async def test_a_followup_reports_the_move_since_the_alert(tmp_path: Path) -> No
         [followup] = _story(desk.slack.delivered(), "since alert")
         assert followup["text"].startswith("+2s: NVDA ")
         assert "plunge 17%" in json.dumps(followup, ensure_ascii=False)  # names its story
+
+        # Discord can edit: the original message itself gains the move since the alert,
+        # and no second message pings the channel.
+        await desk.wait_for(
+            lambda: any(r.method == "PATCH" for r in desk.discord.received), timeout=5
+        )
+        assert _story(desk.discord.delivered(), "since alert") == []
+        [story] = _story(desk.discord.delivered(), "DeepSeek")
+        edited = [r for r in desk.discord.received if r.method == "PATCH" and r.status == 200]
+        assert edited and "since alert" in json.dumps(edited[-1].body, ensure_ascii=False)
+        assert "DeepSeek" in json.dumps(edited[-1].body, ensure_ascii=False)
+        assert story["embeds"][0]["title"] in json.dumps(edited[-1].body, ensure_ascii=False)

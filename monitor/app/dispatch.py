@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import random
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -116,6 +117,7 @@ class Dispatcher:
         self._holds: dict[str, datetime] = {}  # when each destination's held burst goes out
         self._states: dict[str, DestinationState] = {}
         self._flush = False  # when draining, held digests go out at once
+        self._claim_deadline = math.inf  # monotonic time by which a send must start
         self._wake = asyncio.Event()
         self._on_result = on_result
         # (destination, dedupe key) -> (message ref, alert shown): what updates can edit.
@@ -177,6 +179,9 @@ class Dispatcher:
         )
         if not entries:
             return 0
+        # Past half the lease, another instance may soon claim these rows again: a send
+        # not under way by then is handed back rather than risk a second copy.
+        self._claim_deadline = self._clock.monotonic() + self._cfg.lease_s / 2
         # Fresh each busy pass: `monitor outbox --retry` may have cleared a broken mark.
         await self._load_states()
         groups: dict[str, list[OutboxEntry]] = {}
@@ -204,8 +209,9 @@ class Dispatcher:
             await self._fail_all(entries, f"destination broken: {state.reason or 'gone'}")
             return
         entries.sort(key=lambda e: e.id)
-        edits = [e for e in entries if e.alert.edit_of]
-        singles, folded = self._split(name, [e for e in entries if not e.alert.edit_of])
+        edits = [e for e in entries if self._edits_in_place(name, notifier, e.alert)]
+        rest = [e for e in entries if e not in edits]
+        singles, folded = self._split(name, rest)
         pending = list(singles)
         while pending:
             entry = pending.pop(0)
@@ -229,7 +235,8 @@ class Dispatcher:
         Skipped (marked sent, nothing posted) when the destination cannot edit or
         this process did not post the original: an update is never worth a second ping.
         """
-        key = entry.alert.edit_of or ""
+        update = entry.alert
+        key = update.edit_of or update.reply_to or ""
         found = self._messages.get((name, key))
         if not notifier.can_edit or found is None:
             await self._store.mark_sent(entry.id, self._clock.now(), None)
@@ -241,7 +248,11 @@ class Dispatcher:
             )
             return "skipped"
         ref, original = found
-        edited = dataclasses.replace(original, sources=entry.alert.sources)
+        if update.kind == "followup":
+            # The original message now shows the latest price and the move since it went out.
+            edited = dataclasses.replace(original, prices=update.prices)
+        else:
+            edited = dataclasses.replace(original, sources=update.sources)
         outcome = await self._send(
             name, notifier, edited, [entry], action=lambda: notifier.edit(ref, edited)
         )
@@ -308,7 +319,8 @@ class Dispatcher:
         'sent', 'retry', 'rejected', 'gone' or 'deferred'."""
         pace = self._pace[name]
         wait = pace.next_slot(self._clock.monotonic()) - self._clock.monotonic()
-        if wait > self._cfg.lease_s / 4:  # too long to hold the lease: hand the rows back
+        too_late = self._clock.monotonic() + max(wait, 0.0) > self._claim_deadline
+        if wait > self._cfg.lease_s / 4 or too_late:  # the lease would not cover the send
             await self._defer(rows, name)
             return "deferred"
         if wait > 0:
@@ -437,6 +449,18 @@ class Dispatcher:
             await self._store.save_destination(state)
 
     # ------------------------------------------------------------------ helpers
+
+    def _edits_in_place(self, name: str, notifier: Notifier, alert: Alert) -> bool:
+        """Source updates always go the edit path (skipped where editing is impossible);
+        a follow-up edits the original where it can and is posted as a reply elsewhere."""
+        if alert.edit_of:
+            return True
+        return (
+            alert.kind == "followup"
+            and alert.reply_to is not None
+            and notifier.can_edit
+            and (name, alert.reply_to) in self._messages
+        )
 
     def _remember(self, name: str, key: str, ref: str, alert: Alert) -> None:
         self._messages[(name, key)] = (ref, alert)

@@ -135,6 +135,8 @@ def price_line(price: PriceContext) -> str:
         parts[0] += f" ({_pct(price.change_pct)} vs prev close)"
     if price.move_since_publish_pct is not None:
         parts.append(f"since publish {_pct(price.move_since_publish_pct)}")
+    if price.move_since_alert_pct is not None:
+        parts.append(f"since alert {_pct(price.move_since_alert_pct)}")
     parts.append(price.session.value if price.session is not Session.CLOSED else "market closed")
     if price.delay_s >= 60:
         parts.append(f"delayed {round(price.delay_s / 60)} min")
