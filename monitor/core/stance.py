@@ -9,18 +9,22 @@ compiled cue lexicon from `rules/lexicon/*.toml` (`compile_lexicon`).
 
 How a stance is reached:
 1. The headline is cut into clauses (`A…B`, `A; B`), the body into sentences,
-   and both into clauses at boundary words (지만, 반면, but, while).
-2. One regex pass per text finds every lexicon term; entity hits are added as
-   `@target`, `@driver` (a buyer whose spending is the target's demand) or
-   `@company` tokens.
+   and both into clauses at boundary words (지만, 반면, but, while, as).
+2. One Aho-Corasick pass per text finds every lexicon term; the engine's entity
+   hits become mention tokens in the clauses they fall in.
 3. Cues are phrases (`어닝 쇼크`, `beat estimates`) and subject x predicate pairs
    in one clause (`{수요} x {증가}`, `{주가, @target} x {급락}`).
 4. Each cue is weighed: negation flips it (`줄이지 않겠다`, `did not fall`); a
    clause that declares a claim false flips it (`오해`, `dismissing speculation`);
    hedges, attribution and headline questions weigh it down; the headline weighs
-   it up; a sentence only about another company counts less.
-5. Debate markers (`"A" vs "B"` headlines, `analysts split`, `엇갈`) and headline
-   questions are evidence for `mixed`; with both sides present they decide it.
+   it up.
+5. Steps 1-4 do not depend on the target, so they run once per article and are
+   memoised on the Lexicon; for each target only attribution remains: a cue about
+   the target (or its products, or its buyers' spending) counts fully, one only
+   about another company counts less.
+6. Debate markers (`"A" vs "B"` headlines, `analysts split`, `엇갈`) and headline
+   questions are evidence for `mixed`; with both sides present they decide it. A
+   report of the target's own share-price move decides the direction otherwise.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ from monitor.core.sentences import Span, split_headline, split_sentences
 
 @dataclass(frozen=True, slots=True)
 class StanceThresholds:
+    """Score cut-offs (config `[rules]` bullish_threshold, bearish_threshold, mixed_min_each)."""
+
     bullish: float = 0.2
     bearish: float = -0.2
     mixed_min_each: float = 0.25  # with a debate marker: the weaker side's share of evidence
@@ -59,7 +65,11 @@ class StanceThresholds:
 
 @dataclass(frozen=True, slots=True)
 class Lexicon:
-    """Compiled cue lexicon: one matcher per language plus the shared weights."""
+    """Compiled cue lexicon: one matcher per language plus the shared weights.
+
+    `cache` memoises the target-independent analysis of the last few articles so
+    that the targets of one article share it; it is not part of the value.
+    """
 
     languages: Mapping[str, CompiledLanguage] = field(default_factory=dict)
     weights: Weights = field(default_factory=Weights)
@@ -694,6 +704,12 @@ def _about(
     return w.implicit if target_leads else w.implicit_elsewhere
 
 
+_DEBATE_DISCOUNT = 0.6
+_HINTED_MIN_SIDE = 0.45  # evidence the weaker side needs under a headline question
+_UNMARKED_SHARE = 0.4
+_UNMARKED_MIN_SIDE = 1.5
+
+
 def _label(
     tally: _Tally, debate: float, th: StanceThresholds, w: Weights
 ) -> tuple[StanceLabel, float, float]:
@@ -709,15 +725,17 @@ def _label(
         label = StanceLabel.BULLISH if sign > 0 else StanceLabel.BEARISH
         return label, score, strength * min(1.0, abs(score) / 0.6)
     share = min(pos, neg) / total if total else 0.0
-    mixed = False
+    # The cues we can read are a sample of an article's arguments: when the article
+    # itself says there is a debate, less balance among them is needed to call it mixed.
+    needed = th.mixed_min_each * _DEBATE_DISCOUNT
     if debate >= w.versus_headline:
         mixed = True  # the headline itself sets two sides against each other
     elif debate >= w.debate_body:
-        mixed = total == 0 or share >= th.mixed_min_each * 0.6
-    elif debate > 0:
-        mixed = share >= th.mixed_min_each * 0.6 and min(pos, neg) >= 0.45
-    else:
-        mixed = share >= 0.4 and min(pos, neg) >= 1.5
+        mixed = total == 0 or share >= needed
+    elif debate > 0:  # only a hint, such as a headline question
+        mixed = share >= needed and min(pos, neg) >= _HINTED_MIN_SIDE
+    else:  # no marker: both sides must be substantial and close
+        mixed = share >= _UNMARKED_SHARE and min(pos, neg) >= _UNMARKED_MIN_SIDE
     if mixed:
         return (
             StanceLabel.MIXED,
