@@ -174,7 +174,7 @@ class Phrase:
 
 @dataclass(frozen=True, slots=True)
 class CompiledLanguage:
-    """Everything needed to scan one language's text in a single regex pass."""
+    """Everything needed to scan one language's text in a single automaton pass."""
 
     lang: str
     automaton: Any  # ahocorasick_rs.AhoCorasick over lower-cased surface forms
@@ -196,7 +196,6 @@ DRIVER_GROUP = "@driver"
 _RESERVED = (TARGET_GROUP, COMPANY_GROUP, DRIVER_GROUP)
 MENTION_GROUP = -1  # group id of the engine's entity mentions inside a clause
 _BRACES = re.compile(r"\{([^{}]*)\}")
-_LATIN = re.compile(r"[A-Za-z0-9]")
 
 
 def expand_term(term: str) -> list[str]:
