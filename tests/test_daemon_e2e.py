@@ -49,6 +49,9 @@ async def test_a_new_story_reaches_discord_and_slack_with_stance_and_price(
         assert "bearish" in discord_text.lower()
         assert "NVDA" in discord_text and "%" in discord_text
         assert message["allowed_mentions"] == {"parse": []}
+        # Discord takes files: the alert carries the intraday chart as a PNG.
+        [posted] = [r for r in desk.discord.posts() if r.status == 200 and r.body is message]
+        assert any(png.startswith(b"\x89PNG\r\n\x1a\n") for png in posted.files.values())
 
         [slack] = _story(desk.slack.delivered(), "DeepSeek")
         slack_text = json.dumps(slack, ensure_ascii=False)

@@ -148,6 +148,7 @@ class Daemon:
                 clock=self.clock,
                 destinations=list(notifiers),
                 price_context=self._prices.context_for,
+                chart=self._prices.chart_for if self._wants_charts() else None,
             )
             # One price fetch before the first poll, so the first alerts carry a price.
             try:
@@ -305,6 +306,8 @@ class Daemon:
         assert self._poller is not None
         outcomes = await self._poller.poll_due()
         if self._dispatcher is not None and any(o.new for o in outcomes):
+            self._dispatcher.wake()  # the poll committed its alerts: no idle wait
+        if self._dispatcher is not None and any(o.new for o in outcomes):
             self._dispatcher.wake()  # their alerts are committed: no need to wait for the idle pass
         for o in outcomes:
             self.metrics.feed_fetches.inc(feed=o.feed, outcome=o.status)
@@ -390,6 +393,12 @@ class Daemon:
             self._dispatcher.wake()
 
     # ------------------------------------------------------------------ wiring helpers
+
+    def _wants_charts(self) -> bool:
+        """Only Discord takes files from a webhook; render charts only if one wants them."""
+        return self.config.prices.enabled and any(
+            n.kind == "discord" and n.chart for n in self.config.notifiers
+        )
 
     def _make_notifiers(self, http: aiohttp.ClientSession) -> dict[str, Notifier]:
         out: dict[str, Notifier] = {}

@@ -7,14 +7,16 @@ move-explaining merge are the pure core's (`monitor.core.pricebook`, `.moves`).
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
 from monitor.app.metrics import Metrics
 from monitor.config import PricesConfig
+from monitor.core.chart import render_symbol_chart
 from monitor.core.clock import Clock
 from monitor.core.errors import PriceError
 from monitor.core.models import Alert, Article, PriceContext
@@ -51,6 +53,7 @@ class PriceTracker:
         self.last_error: str | None = None
         # News alerts of the last hours, so a move can name the stories that explain it.
         self._recent_news: deque[Alert] = deque(maxlen=200)
+        self._charts: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()
 
     async def start(self) -> None:
         if self.source is not None:
@@ -97,6 +100,26 @@ class PriceTracker:
                 out.append(ctx)
         return tuple(out)
 
+    def chart_for(self, article: Article) -> bytes | None:
+        """A PNG of the first symbol's last hours with the publish time marked.
+
+        Rendering costs tens of milliseconds of CPU, so charts are cached per minute
+        and publish minute: a burst of stories renders each picture once.
+        """
+        if not self.config.symbols:
+            return None
+        symbol = self.config.symbols[0]
+        now = self.clock.now()
+        mark = article.published or article.seen_at
+        key = (_minute(now), _minute(mark) if mark else "")
+        if key not in self._charts:
+            self._charts[key] = render_symbol_chart(
+                self.book, symbol, now, mark_at=mark, tz=_NEW_YORK
+            )
+            while len(self._charts) > 32:
+                self._charts.popitem(last=False)
+        return self._charts[key]
+
     def note_news(self, alert: Alert) -> None:
         """Remember a news alert so that a move soon after can link it."""
         self._recent_news.append(alert)
@@ -121,3 +144,10 @@ class PriceTracker:
     def _market_quiet(self, symbol: str) -> bool:
         """Outside trading sessions no new ticks come; an old price is not stale then."""
         return self.book.session(symbol, self.clock.now()).value == "closed"
+
+
+_NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _minute(when: datetime) -> str:
+    return when.strftime("%Y%m%d%H%M")
