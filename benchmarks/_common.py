@@ -16,6 +16,7 @@ process, for benchmarks that measure the daemon's own process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import multiprocessing
@@ -120,13 +121,60 @@ def bench_rules(dest: Path) -> Path:
     return dest
 
 
-_VOCAB = (
-    "lantern harbor quartz orbit meadow falcon ember canyon willow cobalt prism "
-    "summit delta raven cedar glacier mosaic beacon tundra saffron velvet anchor "
-    "copper zephyr marble thistle juniper onyx lagoon pebble nectar ivory basalt "
-    "compass harvest meteor sparrow tempest violet walnut yonder zenith bramble "
-    "cascade dune fjord garnet heron island jasper kestrel lotus"
-).split()
+_VOCAB = [
+    "lantern",
+    "harbor",
+    "quartz",
+    "orbit",
+    "meadow",
+    "falcon",
+    "ember",
+    "canyon",
+    "willow",
+    "cobalt",
+    "prism",
+    "summit",
+    "delta",
+    "raven",
+    "cedar",
+    "glacier",
+    "mosaic",
+    "beacon",
+    "tundra",
+    "saffron",
+    "velvet",
+    "anchor",
+    "copper",
+    "zephyr",
+    "marble",
+    "thistle",
+    "juniper",
+    "onyx",
+    "lagoon",
+    "pebble",
+    "nectar",
+    "ivory",
+    "basalt",
+    "compass",
+    "harvest",
+    "meteor",
+    "sparrow",
+    "tempest",
+    "violet",
+    "walnut",
+    "yonder",
+    "zenith",
+    "bramble",
+    "cascade",
+    "dune",
+    "fjord",
+    "garnet",
+    "heron",
+    "island",
+    "jasper",
+    "kestrel",
+    "lotus",
+]
 _VERBS = ["slide", "jump", "slip", "climb", "drop", "rally", "sink", "rise", "fall", "surge"]
 
 
@@ -406,10 +454,8 @@ class FarmProcess:
         return f"http://127.0.0.1:{self.info['farm_port']}/feeds/{farm_name(i)}.xml"
 
     def __exit__(self, *exc: object) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._conn.send("stop")
-        except OSError:
-            pass
         self._proc.join(10)
         if self._proc.is_alive():
             self._proc.terminate()

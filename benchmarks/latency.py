@@ -133,7 +133,7 @@ class Rig:
                 NotifierConfig(
                     name="discord",
                     kind="discord",
-                    url=self.discord.url,  # type: ignore[arg-type]
+                    url=self.discord.url,
                     digest_threshold=100_000,  # every story its own message
                 )
             ],

@@ -29,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import psutil
 from _common import (
     REPLAY_START,
     FarmProcess,
@@ -41,7 +42,6 @@ from _common import (
     rss_mb,
 )
 
-import psutil
 from monitor.app.daemon import Daemon, DaemonHooks
 from monitor.clock import OffsetClock
 from monitor.config import (
@@ -78,14 +78,14 @@ def soak_config(tmp: Path, farm: FarmProcess, feeds: int, round_s: float) -> Con
             for i in range(feeds)
         ],
         prices=PricesConfig(symbols=["NVDA"], yahoo_base_url=farm.info["yahoo_url"], interval=5.0),
-        notifiers=[NotifierConfig(name="discord", kind="discord", url=farm.info["discord_url"])],  # type: ignore[arg-type]
+        notifiers=[NotifierConfig(name="discord", kind="discord", url=farm.info["discord_url"])],
         rules=RulesConfig(dir=str(tmp / "rules"), watch=True),
         health=HealthConfig(port=0),
     )
 
 
 async def soak(minutes: float, feeds: int, sample_s: float, round_s: float) -> dict[str, Any]:
-    spec = FarmSpec(feeds=feeds, round_s=round_s)
+    spec = FarmSpec(feeds=feeds, round_s=round_s, slow_s=min(8.0, round_s))
     proc = psutil.Process()
     delivered = 0
 
