@@ -216,9 +216,8 @@ class Matcher:
         out: list[_Cand] = []
         add = out.append
         ids_only = found is not None
-        for last, (length, flags, kind, owner, group, exact, alias, more) in self.automaton.iter(
-            fold(text)
-        ):
+        for last, payload in self.automaton.iter(fold(text)):
+            length, flags, kind, owner, group, exact, alias, word, more = payload
             if ids_only and kind == _TERM and not more:
                 continue
             end = last + 1
@@ -254,6 +253,12 @@ class Matcher:
                         occ.append((where, start, end))
                 elif kind == _EXCLUDE:
                     excluded.setdefault(owner, []).append((start, end))
+            if word is not None:  # the key is also a guard word or rule term
+                occ = terms.get(word)
+                if occ is None:
+                    terms[word] = [(where, start, end)]
+                else:
+                    occ.append((where, start, end))
             if more:
                 _more(more, text, where, start, end, out, terms, excluded, not ids_only)
         return out
@@ -354,6 +359,20 @@ def _context(
     return spans or [(-(10**9), -(10**9))]  # required but absent: nothing is near
 
 
+def _payload(key: str, records: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """What the automaton stores for a key: (length, edge flags, first record...,
+    term key, other records). An uncased term that shares its key with an alias
+    rides along as the term key, so the common pair needs no second record."""
+    word = None
+    rest = list(records)
+    terms = [r for r in rest if r[0] in _TERM_KINDS and r[3] is None]
+    if terms and len(terms) < len(rest):
+        word = terms[0][1]
+        rest.remove(terms[0])
+    first, *more = rest
+    return (len(key), _edge_flags(key), *first, word, tuple(more))
+
+
 def _edge_flags(form: str) -> int:
     flags = 0
     if form and "가" <= form[0] <= "힣":
@@ -425,8 +444,7 @@ def build_matcher(
 
     automaton = ahocorasick.Automaton()
     for key, records in by_key.items():
-        first, *more = records
-        automaton.add_word(key, (len(key), _edge_flags(key), *first, tuple(more)))
+        automaton.add_word(key, _payload(key, records))
     if by_key:
         automaton.make_automaton()
     return Matcher(
