@@ -186,7 +186,7 @@ def _hits(found: Sequence[Found], title: str, text: str) -> tuple[Hit, ...]:
             starts[where] = [s for s, _ in spans]
             sentences[where] = [src[s:e] for s, e in spans]
         i = bisect.bisect_right(starts[where], start) - 1
-        out.append(Hit(entity, alias, where, start, end, sentences[where][max(i, 0)]))
+        out.append(Hit(entity, alias, where, start, end, sentences[where][i if i > 0 else 0]))
     return tuple(out)
 
 

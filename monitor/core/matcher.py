@@ -42,6 +42,7 @@ _WS = re.compile(r"\s+")
 # A sentence ends at . ! ? or an ellipsis followed by space, but not after an
 # initial or a common abbreviation (U.S. export rules, Mr. Kim, vs. rivals).
 _SENTENCE_END = re.compile(r"([.!?。…][\"'”’)\]]*)\s+")
+_ABBREVIATIONS = ("Mr", "Ms", "Dr", "vs", "No", "Co", "St", "Inc", "Corp")
 _ABBREVIATION = re.compile(r"(?:^|[\s(])(?:[A-Z]|[A-Z]\.[A-Z]|Mr|Ms|Dr|vs|No|Co|St|Inc|Corp)$")
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _MAX_VARIANT_SPACES = 3  # aliases with more spaces get only the spaced and unspaced forms
@@ -462,7 +463,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     left = 0
     for m in _SENTENCE_END.finditer(text):
         dot = m.start()
-        if text[dot] == "." and _ABBREVIATION.search(text, max(0, dot - 6), dot):
+        if (
+            text[dot] == "."
+            and (
+                "A" <= text[dot - 1] <= "Z" or text[max(0, dot - 4) : dot].endswith(_ABBREVIATIONS)
+            )
+            and _ABBREVIATION.search(text, max(0, dot - 6), dot)
+        ):
             continue  # U.S. export rules, Mr. Kim, vs. rivals
         if m.end(1) > left:
             spans.append((left, m.end(1)))
