@@ -245,7 +245,8 @@ class Matcher:
                     else:
                         found.add(owner)
                 elif kind == _ALIAS:
-                    add((start, end, owner, group, alias))
+                    if found is None or owner not in found:
+                        add((start, end, owner, group, alias))
                 elif kind in _TERM_KINDS:
                     occ = terms.get(owner)
                     if occ is None:
