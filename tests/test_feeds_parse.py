@@ -187,3 +187,29 @@ async def test_parse_bounded_isolates_big_bodies_in_a_process() -> None:
     assert len(parsed.articles) == 200
     with pytest.raises(FeedParseError, match="longer than"):
         await parse_bounded(body * 2000, {}, CTX, timeout=0.2, isolate_bytes=1000)
+
+
+def test_each_golden_feed_takes_the_expected_path() -> None:
+    paths = {p.stem: parse_feed(*load_case(p)[:3]).parser for p in GOLDEN}
+    assert paths.pop("mk-rdf-loose") == "feedparser"  # RSS 1.0 is feedparser's
+    assert set(paths.values()) == {"fast"}
+
+
+@pytest.mark.parametrize(
+    ("title", "path"),
+    [
+        ("R&D 투자 &nbsp;확대&hellip; AT&T &middot; 끝", "fast"),
+        ("<![CDATA[R&D &nbsp;확대&hellip; &amp;lt;b&amp;gt;]]>", "fast"),
+        ("숫자 참조 &#8230; &#x2026;", "fast"),
+        ("모르는 개체 &bogus; 는 feedparser로", "feedparser"),
+    ],
+)
+def test_html_entities_and_bare_ampersands_agree_across_paths(title: str, path: str) -> None:
+    body = (
+        f'<rss version="2.0"><channel><title>t</title><item><title>{title}</title>'
+        "<link>https://a/1</link><description>요약&nbsp;R&D</description></item></channel></rss>"
+    ).encode()
+    parsed = parse_feed(body, {}, CTX)
+    assert parsed.parser == path
+    assert parsed.articles == parse_feed(body, {}, CTX, fast=False).articles
+    assert "&" not in parsed.articles[0].summary.replace("R&D", "")
