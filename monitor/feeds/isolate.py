@@ -2,7 +2,7 @@
 
 Ordinary bodies (under `ISOLATE_BYTES`) are parsed in a worker thread and
 abandoned after `timeout`: with DTDs stripped and entity declarations refused,
-feedparser's worst case on such a body is a few seconds of CPU. Bigger bodies
+feedparser's worst case on such a body is about a second of CPU. Bigger bodies
 are parsed in a child process (`python -m monitor.feeds.worker`) that limits
 its own address space and is killed when the time is up, because a thread
 cannot be stopped.
@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from monitor.core.errors import FeedParseError
 from monitor.feeds.parse import FeedContext, ParsedFeed, parse_feed
 
-ISOLATE_BYTES = 2 * 1024 * 1024
+ISOLATE_BYTES = 512 * 1024  # feedparser needs ~1 s of CPU on the worst such body
 PARSE_THREADS = 2
 
 _executor: ThreadPoolExecutor | None = None
