@@ -322,3 +322,14 @@ async def test_a_changed_url_is_a_new_feed(
     [outcome] = await poll_once(moved, clock)
     assert outcome.status == "ok" and outcome.new == () and outcome.first_fetch
     assert "If-None-Match" not in server.requests["/new.xml"][0]
+
+
+async def test_a_big_feed_is_parsed_in_a_child_process_and_delivered(
+    server: FeedServer, tmp_path: Path, clock: FakeClock
+) -> None:
+    body = rss(4000, prefix="big")
+    assert len(body) > 512 * 1024  # over the in-process limit
+    server.add("/big.xml", body)
+    config = make_config(server, ["/big.xml"], tmp_path, backfill=True)
+    [outcome] = await poll_once(config, clock)
+    assert outcome.status == "ok" and len(outcome.new) == 4000
