@@ -5,13 +5,14 @@ The pipeline, in order:
    and cp949 as fallbacks. `euc-kr` and its aliases are read as cp949 (a
    superset that has 똠 / 햏 / 뷁). A candidate that decodes to Latin-1 soup
    with no Hangul, when another decodes to Hangul, is treated as wrong.
-2. Remove the DOCTYPE (with its internal subset) and every entity
-   declaration, so no entity expansion, XXE or billion-laughs can happen, and
-   rewrite the XML declaration to utf-8.
+2. Remove the DOCTYPE (with its internal subset) and refuse any body that
+   declares entities, so no entity expansion, XXE or billion-laughs can
+   happen; escape bare ampersands; rewrite the XML declaration to utf-8.
 3. A fast path with the standard library's expat parser for plain RSS 2.0 and
-   Atom 1.0; anything it is unsure of (undefined entities, xhtml content,
-   relative links, unreadable dates, other formats) goes to feedparser, which
-   is given an `io.BytesIO` and the headers, never a string, and never fetches.
+   Atom 1.0 (HTML named entities rewritten as numeric references first);
+   anything it is unsure of (unknown entities, malformed XML, xhtml content,
+   unusual links, unreadable dates, other formats) goes to feedparser, which is
+   given an `io.BytesIO` and the headers, never a string, and never fetches.
 4. Both paths yield the same raw fields, turned into Articles by one builder:
    normalised text, Google News " - 매체명" suffixes moved to `source`,
    urgency flags from title prefixes, dates in the feed's zone, stable ids and
