@@ -292,7 +292,7 @@ class Matcher:
                     continue
             if group in guarded:
                 if group not in near_cache:
-                    near_cache[group] = _context(groups[group], where, terms)
+                    near_cache[group] = _context(groups[group], where, terms, excluded)
                 near = near_cache[group]
                 if near is None:
                     continue  # an avoid word is in the article
@@ -344,10 +344,12 @@ def _more(
 
 
 def _context(
-    guard: Guard, where: Field, terms: Mapping[str, list[TermHit]]
+    guard: Guard, where: Field, terms: Mapping[str, list[TermHit]], excluded: _Spans
 ) -> list[tuple[int, int]] | None:
     """Spans of the guard's near words in this field (empty list: no near words
-    required); None when one of its avoid words is anywhere in the article."""
+    required); None when one of its avoid words is anywhere in the article. A near
+    word inside one of the entity's exclude forms does not count ("invest in AI
+    infrastructure stocks" is not spending on infrastructure)."""
     if guard.avoid and any(k in terms for k in guard.avoid):
         return None
     if not guard.near:
@@ -358,6 +360,9 @@ def _context(
         for f, s, e in terms.get(key, ())
         if f == where
     ]
+    cancelled = excluded.get(guard.entity)
+    if cancelled:
+        spans = [(s, e) for s, e in spans if not any(x <= s and e <= y for x, y in cancelled)]
     return spans or [(-(10**9), -(10**9))]  # required but absent: nothing is near
 
 
