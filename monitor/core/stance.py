@@ -339,7 +339,8 @@ def _clause_tokens(ctx: _Context, start: int, end: int) -> list[TermMatch]:
 
 def _find_subject(
     tokens: list[TermMatch], pred: TermMatch, subjects: frozenset[int], window: int
-) -> TermMatch | None:
+) -> tuple[TermMatch | None, int]:
+    """The nearest subject of `pred` within `window` characters, and how far it is."""
     best: TermMatch | None = None
     best_gap = window + 1
     for t in tokens:
@@ -353,7 +354,7 @@ def _find_subject(
             continue
         if gap < best_gap:
             best, best_gap = t, gap
-    return best
+    return best, best_gap
 
 
 def _negated(tokens: list[TermMatch], cue: TermMatch, lang: CompiledLanguage) -> bool:
@@ -384,18 +385,21 @@ def _best_cue(
         if phrase is not None:
             return phrase.id, phrase.polarity, phrase.weight, phrase.scope, None, frozenset()
     found: _Candidate | None = None
+    found_gap = 0
     for g in tok.groups:
         for pair in lang.pairs_by_predicate.get(g, ()):
-            subjects = pair.subjects_with_mentions
-            subj = _find_subject(tokens, tok, subjects, lang.pair_window)
+            subj, gap = _find_subject(tokens, tok, pair.subjects_with_mentions, lang.pair_window)
             if subj is None:
                 continue
             # One subject makes one claim: "Nvidia rebounds ... after record rout" is a
             # rebound (the rout belongs to the day before); "orders kept climbing" is one cue.
             if subj.start in claimed:
                 continue
-            if found is None or pair.weight > found[2]:
+            # The nearest subject is the predicate's own ("Nvidia demand will fall" is
+            # about demand, not the share price); the heavier pair breaks a tie.
+            if found is None or gap < found_gap or (gap == found_gap and pair.weight > found[2]):
                 found = (pair.id, pair.polarity, pair.weight, pair.scope, subj, pair.subject_kinds)
+                found_gap = gap
     return found
 
 
@@ -573,12 +577,29 @@ def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> 
 def _text_records(ctx: _Context, out: list[_Record]) -> None:
     """Records of every clause that holds a cue; clauses without one cost nothing."""
     t = ctx.text
+    first = len(out)
     done = -1
     for k in t.cue_tokens:
         ci = bisect_right(t.cuts, t.tokens[k].start) - 1
         if ci != done:
             done = ci
             _clause_records(ctx, t.cuts[ci], t.cuts[ci + 1], out)
+    _refute_back(ctx, out, first)
+
+
+def _refute_back(ctx: _Context, out: list[_Record], first: int) -> None:
+    """ "A report said shipments would slip. Nvidia denied the report.": a sentence that
+    refers back to a claim and declares it false flips the sentence before it."""
+    marker = ctx.lang.marker_ids["refute_back"]
+    t = ctx.text
+    for tok in t.tokens:
+        if marker not in tok.groups:
+            continue
+        index = _sentence_index(t, tok.start)
+        for i in range(first, len(out)):
+            r = out[i]
+            if index > 0 and r.sentence == index - 1 and not r.refuted:
+                out[i] = r._replace(base=-r.base, refuted=True)
 
 
 def _debate(scanned: _Scanned, w: Weights) -> float:
@@ -603,7 +624,7 @@ def _debate(scanned: _Scanned, w: Weights) -> float:
         _sentence_index(body, tok.start) for tok in body.tokens if mk["debate"] in tok.groups
     }
     score += min(len(debate_sentences), 2) * w.debate_body
-    if any(mk["counter"] in tok.groups for tok in body.tokens):
+    if any(mk["counter"] in tok.groups for tok in (*scanned.title.tokens, *body.tokens)):
         score += w.counter
     return score
 
