@@ -44,6 +44,7 @@ MARKERS = (
     "background",  # "a day after", "recovering part of": what follows is past context
     "attribution",  # said, 밝혔다: a claim of someone else
     "refute",  # the clause's claim is declared false: flip it (오해, dismissing)
+    "not_price",  # pay, assets, weighting: between a company and a move, not its shares
     "refute_back",  # "Nvidia denied the report.": the sentence before is declared false
     "inverse",  # the clause is about those betting against the target: flip it (short sellers)
     "alternative",  # "or" inside a headline question: "boon or bubble?" sets two sides

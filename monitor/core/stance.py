@@ -376,6 +376,16 @@ def _negated(tokens: list[TermMatch], cue: TermMatch, lang: CompiledLanguage) ->
 _Candidate = tuple[str, int, float, str, TermMatch | None, frozenset[str]]
 
 
+def _not_a_share_price(
+    lang: CompiledLanguage, tokens: list[TermMatch], subject: TermMatch, pred: TermMatch
+) -> bool:
+    """ "Nvidia CEO pay rises", "엔비디아 ETF 순자산 돌파": a word between the company and
+    the move says that what moved is not the share price."""
+    marker = lang.marker_ids["not_price"]
+    lo, hi = min(subject.end, pred.end), max(subject.start, pred.start)
+    return any(marker in t.groups and lo <= t.start < hi for t in tokens)
+
+
 def _best_cue(
     lang: CompiledLanguage, tokens: list[TermMatch], tok: TermMatch, claimed: set[int]
 ) -> _Candidate | None:
@@ -394,6 +404,8 @@ def _best_cue(
             # One subject makes one claim: "Nvidia rebounds ... after record rout" is a
             # rebound (the rout belongs to the day before); "orders kept climbing" is one cue.
             if subj.start in claimed:
+                continue
+            if pair.scope == "price" and _not_a_share_price(lang, tokens, subj, tok):
                 continue
             # The nearest subject is the predicate's own ("Nvidia demand will fall" is
             # about demand, not the share price); the heavier pair breaks a tie.
@@ -474,10 +486,10 @@ def _entity_at(ctx: _Context, tok: TermMatch) -> str | None:
     return None
 
 
-def _owner(ctx: _Context, pos: int) -> str | None:
+def _owner(ctx: _Context, pos: int, clause_start: int) -> str | None:
     """The entity named just before a share-price word ("Nvidia shares", "삼성전자 주가")."""
     best: _Mention | None = None
-    for m in ctx.mentions.between(pos - 40, pos):
+    for m in ctx.mentions.between(max(clause_start, pos - 40), pos):
         if m.end <= pos and pos - m.end <= 20 and (best is None or m.end > best.end):
             best = m
     return best.entity if best else None
@@ -499,7 +511,7 @@ def _candidates(
 
 
 def _subject_of(
-    ctx: _Context, subject: TermMatch | None, scope: str
+    ctx: _Context, subject: TermMatch | None, scope: str, clause_start: int
 ) -> tuple[str | None, int, str | None]:
     """Whose is the subject: an entity mention, a lexicon company name, or (for share
     prices) the entity named just before it."""
@@ -512,7 +524,7 @@ def _subject_of(
         return None, _COMPANY, None
     if gid[DRIVER_GROUP] in subject.groups:
         return None, _DRIVER, None
-    return None, 0, _owner(ctx, subject.start) if scope == "price" else None
+    return None, 0, _owner(ctx, subject.start, clause_start) if scope == "price" else None
 
 
 def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> None:
@@ -535,7 +547,7 @@ def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> 
     found: list[tuple[int, int, _Record]] = []
     for tok, cand in cands:
         cue_id, polarity, weight, scope, subject, subject_kinds = cand
-        subject_entity, subject_actor, owner = _subject_of(ctx, subject, scope)
+        subject_entity, subject_actor, owner = _subject_of(ctx, subject, scope, start)
         value = polarity * weight * modifier
         if tok.start > background_from:
             value *= w.background
