@@ -228,9 +228,11 @@ def _candidates(rs: RuleSet, facts: Facts) -> list[int]:
     return sorted(found)
 
 
-def analyze(rs: RuleSet, article: Article) -> Analysis:
-    """Find entities, judge stance for each stance target mentioned, and fire rules."""
-    s = _scan(rs, article)
+def analyze(rs: RuleSet, article: Article, *, with_stance: bool = True) -> Analysis:
+    """Find entities, judge stance for each stance target mentioned, and fire rules.
+
+    `with_stance=False` skips stance (rules with a stance clause then never fire)."""
+    s = _scan(rs, article, with_stance=with_stance)
     matches: list[RuleMatch] = []
     for pos in _candidates(rs, s.facts):
         v = evaluate(rs.rules[pos], s.facts)

@@ -42,7 +42,7 @@ _WS = re.compile(r"\s+")
 # A sentence ends at . ! ? or an ellipsis followed by space, but not after an
 # initial or a common abbreviation (U.S. export rules, Mr. Kim, vs. rivals).
 _SENTENCE_END = re.compile(r"([.!?。…][\"'”’)\]]*)\s+")
-_ABBREVIATIONS = ("Mr", "Ms", "Dr", "vs", "No", "Co", "St", "Inc", "Corp")
+_ABBREVIATION_LAST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZrsotpc")
 _ABBREVIATION = re.compile(r"(?:^|[\s(])(?:[A-Z]|[A-Z]\.[A-Z]|Mr|Ms|Dr|vs|No|Co|St|Inc|Corp)$")
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _MAX_VARIANT_SPACES = 3  # aliases with more spaces get only the spaced and unspaced forms
@@ -469,11 +469,10 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     left = 0
     for m in _SENTENCE_END.finditer(text):
         dot = m.start()
+        # Cheap gate first: a capital, or the last letter of a known abbreviation.
         if (
-            text[dot] == "."
-            and (
-                "A" <= text[dot - 1] <= "Z" or text[max(0, dot - 4) : dot].endswith(_ABBREVIATIONS)
-            )
+            text[dot - 1] in _ABBREVIATION_LAST
+            and text[dot] == "."
             and _ABBREVIATION.search(text, max(0, dot - 6), dot)
         ):
             continue  # U.S. export rules, Mr. Kim, vs. rivals
