@@ -512,7 +512,7 @@ def _holds(c: Cond, f: Facts) -> str | None:
         if hits:
             h = hits[0]
             more = f" (+{len(hits) - 1} more)" if len(hits) > 1 else ""
-            return f'{c.value}: "{h.alias}" at {_where(h.field, h.start, h.end)}{more}'
+            return f'{c.value}: "{h.alias}" at {h.field} {h.start}-{h.end}{more}'
         return None
     if c.kind == "term":
         t = f.terms.get(c.value)
@@ -532,23 +532,25 @@ def _holds(c: Cond, f: Facts) -> str | None:
     return why
 
 
+def _no(rule: CompiledRule, reasons: list[str], why: str) -> Verdict:
+    return Verdict(rule, False, (*reasons, why))
+
+
 def evaluate(rule: CompiledRule, f: Facts) -> Verdict:  # noqa: C901 - one check per clause
     """Check every clause of `rule`; the first failing clause is the reason it did not hold."""
     reasons: list[str] = []
-
-    def no(why: str) -> Verdict:
-        return Verdict(rule, False, (*reasons, why))
-
     if rule.langs and f.article.lang not in rule.langs:
-        return no(f"langs: {f.article.lang} not in {sorted(rule.langs)}")
+        return _no(rule, reasons, f"langs: {f.article.lang} not in {sorted(rule.langs)}")
     if rule.sources and not (
         f.article.source.casefold() in rule.sources or f.article.feed.casefold() in rule.sources
     ):
-        return no(f"sources: {f.article.source or f.article.feed or '(none)'} not listed")
+        return _no(
+            rule, reasons, f"sources: {f.article.source or f.article.feed or '(none)'} not listed"
+        )
     for c in rule.all:
         why = _holds(c, f)
         if why is None:
-            return no(f"all: {c.label} not found")
+            return _no(rule, reasons, f"all: {c.label} not found")
         reasons.append("all: " + why)
     for group in rule.any:
         for c in group:
@@ -557,28 +559,32 @@ def evaluate(rule: CompiledRule, f: Facts) -> Verdict:  # noqa: C901 - one check
                 reasons.append("any: " + why)
                 break
         else:
-            return no("any: none of " + ", ".join(c.label for c in group) + " found")
+            return _no(
+                rule, reasons, "any: none of " + ", ".join(c.label for c in group) + " found"
+            )
     for c in rule.none:
         why = _holds(c, f)
         if why is not None:
-            return no("none: " + why)
+            return _no(rule, reasons, "none: " + why)
     if rule.min_total:
         named = {c.value for c in rule.all if c.kind == "entity"}
         for group in rule.any:
             named |= {c.value for c in group if c.kind == "entity"}
         total = sum(len(f.hits_by_entity.get(e, ())) for e in named)
         if total < rule.min_total:
-            return no(f"min_mentions: {total} < {rule.min_total}")
+            return _no(rule, reasons, f"min_mentions: {total} < {rule.min_total}")
         reasons.append(f"min_mentions: {total} >= {rule.min_total}")
     for entity, n in rule.min_each:
         got = len(f.hits_by_entity.get(entity, ()))
         if got < n:
-            return no(f"min_mentions: {entity} {got} < {n}")
+            return _no(rule, reasons, f"min_mentions: {entity} {got} < {n}")
         reasons.append(f"min_mentions: {entity} {got} >= {n}")
     for target, labels in rule.stance:
         s = f.stance.get(target)
         if s is None or s.label.value not in labels:
             got_label = s.label.value if s is not None else "not assessed"
-            return no(f"stance: {target} is {got_label}, wanted {'/'.join(sorted(labels))}")
+            return _no(
+                rule, reasons, f"stance: {target} is {got_label}, wanted {'/'.join(sorted(labels))}"
+            )
         reasons.append(f"stance: {target} {s.label.value} ({s.score:+.2f})")
     return Verdict(rule, True, tuple(reasons))
