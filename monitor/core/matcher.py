@@ -42,7 +42,8 @@ _WS = re.compile(r"\s+")
 # A sentence ends at . ! ? or an ellipsis followed by space, but not after an
 # initial or a common abbreviation (U.S. export rules, Mr. Kim, vs. rivals).
 _SENTENCE_END = re.compile(r"([.!?。…][\"'”’)\]]*)\s+")
-_ABBREVIATION_LAST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZrsotpc")
+_CAPITALS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_ABBREVIATION_TAILS = frozenset({"Mr", "Ms", "Dr", "vs", "No", "Co", "St", "nc", "rp"})
 _ABBREVIATION = re.compile(r"(?:^|[\s(])(?:[A-Z]|[A-Z]\.[A-Z]|Mr|Ms|Dr|vs|No|Co|St|Inc|Corp)$")
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _MAX_VARIANT_SPACES = 3  # aliases with more spaces get only the spaced and unspaced forms
@@ -469,10 +470,10 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     left = 0
     for m in _SENTENCE_END.finditer(text):
         dot = m.start()
-        # Cheap gate first: a capital, or the last letter of a known abbreviation.
+        # Cheap gate first: a capital, or the last two letters of a known abbreviation.
         if (
-            text[dot - 1] in _ABBREVIATION_LAST
-            and text[dot] == "."
+            text[dot] == "."
+            and (text[dot - 1] in _CAPITALS or text[dot - 2 : dot] in _ABBREVIATION_TAILS)
             and _ABBREVIATION.search(text, max(0, dot - 6), dot)
         ):
             continue  # U.S. export rules, Mr. Kim, vs. rivals
