@@ -167,7 +167,7 @@ def test_language_is_guessed_when_missing() -> None:
     assert explain.article_from_dict({"title": "삼성전자 실적"}, "x").lang == "ko"
 
 
-@pytest.mark.parametrize("name", ["hard_cases.jsonl", "hard_cases_2.jsonl", "hard_cases_3.jsonl"])
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("hard_cases*.jsonl")))
 def test_hard_cases_through_the_command(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [json.loads(x) for x in (DATA / name).read_text("utf-8").splitlines()]
     out = explain_json(capsys, str(DATA / name))

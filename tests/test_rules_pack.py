@@ -142,7 +142,7 @@ def test_every_article_gets_a_stance_for_each_target_it_mentions(pack: RuleSet) 
     assert set(analyze(pack, art("DeepSeek paused downloads")).stance) == set()
 
 
-@pytest.mark.parametrize("name", ["hard_cases.jsonl", "hard_cases_2.jsonl", "hard_cases_3.jsonl"])
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("hard_cases*.jsonl")))
 def test_hard_case_articles(pack: RuleSet, name: str) -> None:
     wrong = []
     for line in (DATA / name).read_text(encoding="utf-8").splitlines():
