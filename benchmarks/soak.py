@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,19 @@ def soak_config(tmp: Path, farm: FarmProcess, feeds: int, round_s: float) -> Con
     )
 
 
-async def soak(minutes: float, feeds: int, sample_s: float, round_s: float) -> dict[str, Any]:
+def top_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int = 15) -> None:
+    """The allocation sites that grew most between two snapshots, on stderr."""
+    stats = after.compare_to(before, "traceback")
+    progress(f"tracemalloc: top {n} growth sites")
+    for stat in stats[:n]:
+        print(f"  +{stat.size_diff / 1024:9.1f} KiB  {stat.count_diff:+7d} blocks", file=sys.stderr)
+        for line in stat.traceback.format()[-8:]:
+            print(f"      {line}", file=sys.stderr)
+
+
+async def soak(
+    minutes: float, feeds: int, sample_s: float, round_s: float, trace: bool = False
+) -> dict[str, Any]:
     spec = FarmSpec(feeds=feeds, round_s=round_s, slow_s=min(8.0, round_s))
     proc = psutil.Process()
     delivered = 0
@@ -111,6 +124,7 @@ async def soak(minutes: float, feeds: int, sample_s: float, round_s: float) -> d
         rss_boot = rss_mb()
         progress(f"daemon started with {feeds} feeds; rss {rss_boot:.1f} MB")
         samples: list[dict[str, float]] = []
+        before: tracemalloc.Snapshot | None = None
         start = time.monotonic()
         end = start + minutes * 60
         warm = start + round_s * 1.5  # the first round (and the first-fetch records) is over
@@ -130,10 +144,14 @@ async def soak(minutes: float, feeds: int, sample_s: float, round_s: float) -> d
                     "hits": counters.get("hits", 0),
                 }
                 samples.append(s)
+                if trace and before is None and time.monotonic() >= warm:
+                    before = tracemalloc.take_snapshot()
                 progress(
                     f"t={s['t']:6.0f}s rss={s['rss']:6.1f} MB tasks={s['tasks']:4d} "
                     f"fds={s['fds']:4d} fetches={s['hits']:6d} alerts={delivered:5d}"
                 )
+            if trace and before is not None:
+                top_growth(before, tracemalloc.take_snapshot())
         finally:
             stop.set()
             await asyncio.wait_for(task, cfg.dispatch.grace + 30)
@@ -174,6 +192,11 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=None)
     p.add_argument("--feeds", type=int, default=None)
     p.add_argument("--sample", type=float, default=None, help="seconds between samples")
+    p.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="tracemalloc: print the allocation sites that grew most (slower, RSS inflated)",
+    )
     args = p.parse_args()
     minutes = args.minutes or (0.1 if args.smoke else 1.0 if args.quick else 10.0)
     feeds = args.feeds or (20 if args.smoke else 500)
@@ -181,7 +204,9 @@ def main() -> None:
     round_s = 2.0 if args.smoke else 10.0
     quiet_logs()
     progress(f"soak: {feeds} feeds for {minutes} min, sampling every {sample_s}s")
-    emit(asyncio.run(soak(minutes, feeds, sample_s, round_s)))
+    if args.trace_memory:
+        tracemalloc.start(12)
+    emit(asyncio.run(soak(minutes, feeds, sample_s, round_s, args.trace_memory)))
 
 
 if __name__ == "__main__":
