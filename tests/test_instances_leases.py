@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from monitor.app.dispatch import Dispatcher, DispatchSettings
 from monitor.app.poll import Poller
 from monitor.clock import SystemClock
-from monitor.config import Config, FeedConfig, FetchConfig, StoreConfig
+from monitor.config import Config, FeedConfig, FetchConfig, NotifierConfig, StoreConfig
+from monitor.core.routing import Destination
+from monitor.notifiers.registry import make_notifier
+from monitor.ports import NewOutboxEntry
 from monitor.store import open_store
+from tests.fakes.alerts import news_alert
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.instances import FeedHost
 from tests.fakes.stores import T0, feed, minutes, store, store_url
 
@@ -79,3 +87,43 @@ async def test_a_poller_keeps_at_most_its_concurrency_leased(
         assert all(o.status == "ok" for o in outcomes)
         assert watch.most == 4
         assert watch.held == set()
+
+
+async def test_two_dispatchers_with_a_short_lease_never_send_one_row_twice(store_url: str) -> None:
+    """Each send takes 0.4 s and a claim lasts 1 s: a dispatcher that claimed ten rows
+    must hand back what it cannot start within its lease instead of sending it after
+    the other dispatcher has claimed it again."""
+    settings = DispatchSettings(lease_s=1.0, batch=200, idle_s=0.02)
+    owners = ("host-a:1", "host-b:2")
+    stores = [open_store(store_url, instance_id=o) for o in owners]
+    for s in stores:
+        await s.open()
+    alerts = [news_alert(i) for i in range(10)]
+    try:
+        await stores[0].enqueue([NewOutboxEntry("desk", a, a.key) for a in alerts])
+        async with FakeDiscord(rate=None, delay_s=0.4) as fake, aiohttp.ClientSession() as http:
+            desk = NotifierConfig(name="desk", kind="discord", url_env="D")
+            dispatchers = [
+                Dispatcher(
+                    s,
+                    {"desk": make_notifier(desk, http, fake.url)},
+                    SystemClock(),
+                    owner,
+                    destinations={"desk": Destination("desk", digest_threshold=99)},
+                    settings=settings,
+                )
+                for s, owner in zip(stores, owners, strict=True)
+            ]
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(d.run(stop)) for d in dispatchers]
+            for _ in range(500):
+                if await stores[0].outbox_depth() == 0:
+                    break
+                await asyncio.sleep(0.02)
+            stop.set()
+            await asyncio.gather(*tasks)
+        counts = Counter(b["embeds"][0]["title"] for b in fake.delivered())
+        assert counts == Counter(f"[속보] {a.title}" for a in alerts)
+    finally:
+        for s in stores:
+            await s.close()

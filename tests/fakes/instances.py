@@ -95,11 +95,20 @@ class Request:
 
 class FeedHost:
     """`count` RSS feeds named f000, f001 ... at `/feeds/<name>.xml`, each with `items`
-    filler items. Answers conditional GETs with 304; every answer takes `delay_s`."""
+    filler items. Answers conditional GETs with 304; every answer takes `delay_s`
+    (or what `slow` says for that feed)."""
 
-    def __init__(self, count: int, *, items: int = 3, delay_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        count: int,
+        *,
+        items: int = 3,
+        delay_s: float = 0.05,
+        slow: dict[str, float] | None = None,
+    ) -> None:
         self.names = [f"f{i:03d}" for i in range(count)]
         self.delay_s = delay_s
+        self.slow = dict(slow or {})  # feeds that take longer to answer, and how long
         self.requests: list[Request] = []
         self._items: dict[str, list[dict[str, str]]] = {n: [] for n in self.names}
         self._version: dict[str, int] = dict.fromkeys(self.names, 0)
@@ -174,7 +183,7 @@ class FeedHost:
             return web.Response(status=404, text="not found")
         etag = self._etag(name)  # what the client asked about, before the delay
         body = self._bodies[name]
-        await asyncio.sleep(self.delay_s)
+        await asyncio.sleep(self.slow.get(name, self.delay_s))
         if request.headers.get("If-None-Match") == etag:
             response = web.Response(status=304, headers={"ETag": etag})
         else:
