@@ -6,6 +6,7 @@ carried by three feeds (possibly polled by three instances at once) alerts once.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from pathlib import Path
@@ -66,3 +67,39 @@ async def test_three_instances_poll_each_feed_alone_and_on_time_and_alert_once(
         print("fetched per instance", [len(f) for f in fetched])
         assert all(fetched), [len(f) for f in fetched]
         assert sorted(itertools.chain(*fetched)) == sorted(feeds.names + carriers)
+
+
+async def test_two_runs_of_one_config_deliver_each_new_story_once(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The same config file twice (default instance ids, host:pid): each new story is
+    posted once, whichever instance polls its feed, and wire copies join it."""
+    async with FeedHost(20) as feeds, FakeDiscord(rate=None) as discord:
+        fleet = Fleet(tmp_path, pg_url, feeds, discord, interval=1.0, lease=3.0)
+        try:
+            first, second = await fleet.start(2)
+            assert first.instance_id != second.instance_id
+            await fleet.wait_for(lambda: len({r.feed for r in feeds.requests}) == 20, 15)
+            stories = [widget_title(n) for n in range(1, 9)]
+            for n, story in enumerate(stories):
+                feeds.publish([feeds.names[n]], story)
+                await asyncio.sleep(0.2)
+            # A copy of the first story on two more feeds, under other outlets' styles.
+            feeds.publish(feeds.names[10:12], [f"[단독] {stories[0]}", f"{stories[0]} - 뉴스1"])
+
+            def delivered() -> bool:
+                return all(any(s in t for t in titles_posted(discord)) for s in stories)
+
+            await fleet.wait_for(delivered, 15)
+            seen = len(feeds.requests)
+            # A few more polls of every feed, to give any duplicate the chance to show.
+            await fleet.wait_for(lambda: len(feeds.requests) > seen + 2 * 20, 10)
+        finally:
+            await fleet.stop()
+
+    assert [i.proc.returncode for i in fleet.instances] == [0, 0], fleet.logs()
+    posted = titles_posted(discord)
+    assert len(posted) == len(stories), posted
+    assert all(sum(s in t for t in posted) == 1 for s in stories), posted
+    assert all(fleet.feeds_fetched(i) for i in fleet.instances), "one instance did nothing"
+    assert {r["status"] for r in await fleet.outbox()} <= {"sent"}
