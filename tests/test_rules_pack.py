@@ -152,3 +152,17 @@ def test_hard_case_articles(pack: RuleSet, name: str) -> None:
         if got != item["expect"]["entities"]:
             wrong.append((item["id"], got, item["expect"]["entities"]))
     assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("title", "fires"),
+    [
+        ("Nvidia shares fall 16.97%", True),
+        ("엔비디아 주가 5% 급등", True),
+        ("Nvidia stock jumps 9 percent", True),
+        ("Nvidia shares rise 0.5%", False),
+        ("Nvidia shares slip 2.5%", False),
+    ],
+)
+def test_big_move_needs_five_percent(pack: RuleSet, title: str, fires: bool) -> None:
+    assert ("nvda-big-move" in fired(pack, art(title))) is fires
