@@ -9,7 +9,6 @@ builds a new one and swaps the reference. `analyze(ruleset, article)` returns an
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -175,18 +174,25 @@ def normalized(article: Article) -> Article:
 
 
 def _hits(found: Sequence[Found], title: str, text: str) -> tuple[Hit, ...]:
-    """Hit values with the sentence each one sits in."""
-    starts: dict[str, list[int]] = {}
-    sentences: dict[str, list[str]] = {}
+    """Hit values with the sentence each one sits in. `found` is ordered by field
+    and position, so one forward walk over each field's sentences suffices."""
     out: list[Hit] = []
+    current = ""
+    src = ""
+    spans: list[tuple[int, int]] = []
+    k = 0
+    sentence = ""
     for where, start, end, entity, alias in found:
-        if where not in starts:
-            src = title if where == "title" else text
+        if where != current:
+            current, src = where, (title if where == "title" else text)
             spans = sentence_spans(src) or [(0, len(src))]
-            starts[where] = [s for s, _ in spans]
-            sentences[where] = [src[s:e] for s, e in spans]
-        i = bisect.bisect_right(starts[where], start) - 1
-        out.append(Hit(entity, alias, where, start, end, sentences[where][i if i > 0 else 0]))
+            k, sentence = -1, ""
+        if k < 0 or (k + 1 < len(spans) and spans[k + 1][0] <= start):
+            k = max(k, 0)
+            while k + 1 < len(spans) and spans[k + 1][0] <= start:
+                k += 1
+            sentence = src[spans[k][0] : spans[k][1]]
+        out.append(Hit(entity, alias, where, start, end, sentence))
     return tuple(out)
 
 
