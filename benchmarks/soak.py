@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -182,6 +183,7 @@ async def soak(
         "feed_fetches": counters.get("hits"),
         "feed_statuses": counters.get("statuses"),
         "samples": len(samples),
+        "load_avg_1m_end": round(os.getloadavg()[0], 2),
     }
 
 
