@@ -101,5 +101,4 @@ async def test_two_runs_of_one_config_deliver_each_new_story_once(
     posted = titles_posted(discord)
     assert len(posted) == len(stories), posted
     assert all(sum(s in t for t in posted) == 1 for s in stories), posted
-    assert all(fleet.feeds_fetched(i) for i in fleet.instances), "one instance did nothing"
     assert {r["status"] for r in await fleet.outbox()} <= {"sent"}

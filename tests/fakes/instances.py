@@ -2,10 +2,10 @@
 
     async with FeedHost(300) as feeds, FakeDiscord(rate=None) as discord:
         fleet = Fleet(tmp_path, pg_url, feeds, discord, interval=2.0, lease=3.0)
-        await fleet.start(3)
+        first, *rest = await fleet.start(3)
         feeds.publish(["f000", "f001"], "Quantum widget makers ...")
         await fleet.wait_for(lambda: discord.delivered(), 10)
-        fleet.kill(0)            # SIGKILL: no goodbye, its leases just run out
+        fleet.kill(first)        # SIGKILL: no goodbye, its leases just run out
         await fleet.stop()       # SIGTERM the rest and wait for them
 
 `FeedHost` serves many RSS feeds with ETags and records every request's feed,
