@@ -42,12 +42,15 @@ MARKERS = (
     "negation_breaker",  # "not only", 못지않: looks like negation, is not
     "hedge",  # could, may, 가능성, 우려: weight down
     "background",  # "a day after", "recovering part of": what follows is past context
+    "background_before",  # "~한 지 몇 주 만에": what comes before is an earlier event
     "attribution",  # said, 밝혔다: a claim of someone else
     "refute",  # the clause's claim is declared false: flip it (오해, dismissing)
     "not_price",  # pay, assets, weighting: between a company and a move, not its shares
     "refute_back",  # "Nvidia denied the report.": the sentence before is declared false
+    "resolved",  # "the flaw has been fixed": the sentence's earlier bearish cues are old news
     "inverse",  # the clause is about those betting against the target: flip it (short sellers)
     "alternative",  # "or" inside a headline question: "boon or bubble?" sets two sides
+    "doubt",  # a headline question that doubts its news: "will China actually buy?", 흔들리나
     "counter",  # someone answers back: weak evidence of a debate
     "debate",  # analysts split, 엇갈, 팽팽: strong evidence of a debate
     "versus",  # "A vs B" in a headline: a two-sided headline
@@ -72,6 +75,10 @@ class PairCue(_Model):
     polarity: Polarity
     weight: float = Field(default=1.0, gt=0, le=5)
     scope: Scope = "target"
+    # How much farther a subject after its predicate counts than one before it (default:
+    # the language's). Subjects come first ("demand rose"); an object follows its verb
+    # ("scraps the rule").
+    after_factor: float | None = Field(default=None, ge=1.0, le=10.0)
     note: str = ""
 
 
@@ -98,6 +105,9 @@ class LanguageFile(_Model):
     pair_window: int = Field(default=30, ge=1, le=200)  # chars between subject and predicate
     negation_after_window: int = Field(default=14, ge=0, le=60)
     negation_before_window: int = Field(default=20, ge=0, le=60)
+    # A subject after its predicate counts this much farther away (Korean puts the
+    # subject first; English objects follow their verbs).
+    after_factor: float = Field(default=2.0, ge=1.0, le=10.0)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     pairs: list[PairCue] = Field(default_factory=list)
     phrases: list[PhraseCue] = Field(default_factory=list)
@@ -164,6 +174,7 @@ class Pair:
     polarity: int  # +1 bullish, -1 bearish
     weight: float
     scope: Scope
+    after_factor: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +378,7 @@ class _Builder:
                 1 if pair.polarity == "bullish" else -1,
                 pair.weight,
                 pair.scope,
+                pair.after_factor or lf.after_factor,
             )
             for pred in pair.predicate:
                 self.pairs.setdefault(self.gid(pred), []).append(compiled)

@@ -301,6 +301,8 @@ class _Record(NamedTuple):
     sentence_entities: frozenset[str]
     negated: bool
     refuted: bool
+    start: int = 0  # where the cue is in its field
+    background: bool = False  # an earlier event told as context
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,18 +340,24 @@ def _clause_tokens(ctx: _Context, start: int, end: int) -> list[TermMatch]:
 
 
 def _find_subject(
-    tokens: list[TermMatch], pred: TermMatch, subjects: frozenset[int], window: int
-) -> tuple[TermMatch | None, int]:
+    tokens: list[TermMatch],
+    pred: TermMatch,
+    subjects: frozenset[int],
+    window: int,
+    after_factor: float = 2.0,
+) -> tuple[TermMatch | None, float]:
     """The nearest subject of `pred` within `window` characters, and how far it is."""
     best: TermMatch | None = None
-    best_gap = window + 1
+    best_gap: float = window + 1
     for t in tokens:
         if t is pred or subjects.isdisjoint(t.groups):
             continue
+        gap: float
         if t.end <= pred.start:
             gap = pred.start - t.end
         elif t.start >= pred.end:
-            gap = (t.start - pred.end) * 2  # a subject after its predicate is rarer
+            # A subject after its predicate is rarer; +1 because a term may end in a space.
+            gap = (t.start - pred.end + 1) * after_factor
         else:
             continue
         if gap < best_gap:
@@ -357,13 +365,23 @@ def _find_subject(
     return best, best_gap
 
 
-def _negated(tokens: list[TermMatch], cue: TermMatch, lang: CompiledLanguage) -> bool:
+def _negated(
+    tokens: list[TermMatch], cue: TermMatch, lang: CompiledLanguage, cue_starts: frozenset[int]
+) -> bool:
+    """Whether a negator governs `cue`; `cue_starts` are where the clause's cues are."""
     after = lang.marker_ids["negation_after"]
     before = lang.marker_ids["negation_before"]
+    blocked = False  # another cue came first: "수요가 커 몫이 줄지는 않을" negates 줄지 only
     for t in tokens:
         if after in t.groups:
-            if t.start >= cue.end and t.start - cue.end <= lang.negation_after_window:
+            if (
+                not blocked
+                and t.start >= cue.end
+                and t.start - cue.end <= lang.negation_after_window
+            ):
                 return True
+        elif t.start >= cue.end and t.start in cue_starts:
+            blocked = True
         elif (
             before in t.groups
             and t.end <= cue.start
@@ -390,15 +408,16 @@ def _best_cue(
     lang: CompiledLanguage, tokens: list[TermMatch], tok: TermMatch, claimed: set[int]
 ) -> _Candidate | None:
     """The cue `tok` completes: a phrase, or the heaviest pair whose subject is near."""
-    for g in tok.groups:
-        phrase = lang.phrases.get(g)
-        if phrase is not None:
-            return phrase.id, phrase.polarity, phrase.weight, phrase.scope, None, frozenset()
+    # A pair whose subject is present is more specific than a phrase on the same term:
+    # "the co-founder plans to sell up to 3m shares" is an insider sale, not a sales plan.
+    phrase = next((lang.phrases[g] for g in tok.groups if g in lang.phrases), None)
     found: _Candidate | None = None
-    found_gap = 0
+    found_gap: float = 0
     for g in tok.groups:
         for pair in lang.pairs_by_predicate.get(g, ()):
-            subj, gap = _find_subject(tokens, tok, pair.subjects_with_mentions, lang.pair_window)
+            subj, gap = _find_subject(
+                tokens, tok, pair.subjects_with_mentions, lang.pair_window, pair.after_factor
+            )
             if subj is None:
                 continue
             # One subject makes one claim: "Nvidia rebounds ... after record rout" is a
@@ -412,6 +431,8 @@ def _best_cue(
             if found is None or gap < found_gap or (gap == found_gap and pair.weight > found[2]):
                 found = (pair.id, pair.polarity, pair.weight, pair.scope, subj, pair.subject_kinds)
                 found_gap = gap
+    if phrase is not None and found is None:
+        return phrase.id, phrase.polarity, phrase.weight, phrase.scope, None, frozenset()
     return found
 
 
@@ -422,12 +443,13 @@ class _ClauseMarks:
     hedge: bool = False
     refute: bool = False
     background_from: int = 1 << 30
+    background_until: int = -1  # cues before this are an earlier event
     actors: frozenset[int] = frozenset()
 
 
 def _clause_marks(lang: CompiledLanguage, tokens: list[TermMatch]) -> _ClauseMarks:
     mk, gid = lang.marker_ids, lang.group_ids
-    hedge, background = mk["hedge"], mk["background"]
+    hedge, background, before = mk["hedge"], mk["background"], mk["background_before"]
     refute, inverse = mk["refute"], mk["inverse"]
     company, driver = gid[COMPANY_GROUP], gid[DRIVER_GROUP]
     marks = _ClauseMarks()
@@ -439,6 +461,7 @@ def _clause_marks(lang: CompiledLanguage, tokens: list[TermMatch]) -> _ClauseMar
             refute,
             inverse,
             background,
+            before,
             company,
             driver,
         ):
@@ -449,6 +472,8 @@ def _clause_marks(lang: CompiledLanguage, tokens: list[TermMatch]) -> _ClauseMar
             marks.refute = True
         if background in groups and t.start < marks.background_from:
             marks.background_from = t.start
+        if before in groups and t.start > marks.background_until:
+            marks.background_until = t.start
         if company in groups:
             actors.add(_COMPANY)
         if driver in groups:
@@ -501,7 +526,8 @@ def _candidates(
     claimed: set[int] = set()
     out: list[tuple[TermMatch, _Candidate]] = []
     for tok in tokens:
-        if not lang.cue_groups.isdisjoint(tok.groups):
+        # A term already taken as a cue's subject ("slow new orders") is not a cue itself.
+        if tok.start not in claimed and not lang.cue_groups.isdisjoint(tok.groups):
             cand = _best_cue(lang, tokens, tok, claimed)
             if cand is not None:
                 out.append((tok, cand))
@@ -545,13 +571,15 @@ def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> 
         m.entity for m in ctx.mentions.between(sentence.start, sentence.end)
     )
     found: list[tuple[int, int, _Record]] = []
+    cue_starts = frozenset(tok.start for tok, _ in cands)
     for tok, cand in cands:
         cue_id, polarity, weight, scope, subject, subject_kinds = cand
         subject_entity, subject_actor, owner = _subject_of(ctx, subject, scope, start)
         value = polarity * weight * modifier
-        if tok.start > background_from:
+        background = tok.start > background_from or tok.start < marks.background_until
+        if background:
             value *= w.background
-        negated = _negated(tokens, tok, lang)
+        negated = _negated(tokens, tok, lang, cue_starts)
         if negated:
             value = -value * w.negated
         if refuted:
@@ -571,6 +599,8 @@ def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> 
             sentence_entities,
             negated,
             refuted,
+            tok.start,
+            background,
         )
         found.append((tok.start, polarity if not negated else 2 * polarity, record))
     # "TPUs are no threat to Nvidia", "싼 칩이 엔비디아를 대체하지 못한다": a cue before a
@@ -597,6 +627,7 @@ def _text_records(ctx: _Context, out: list[_Record]) -> None:
             done = ci
             _clause_records(ctx, t.cuts[ci], t.cuts[ci + 1], out)
     _refute_back(ctx, out, first)
+    _resolved(ctx, out, first)
 
 
 def _refute_back(ctx: _Context, out: list[_Record], first: int) -> None:
@@ -614,6 +645,21 @@ def _refute_back(ctx: _Context, out: list[_Record], first: int) -> None:
                 out[i] = r._replace(base=-r.base, refuted=True)
 
 
+def _resolved(ctx: _Context, out: list[_Record], first: int) -> None:
+    """ "The design flaw was fixed", "결함은 이미 해결됐다": a problem reported as solved is
+    old news, so the sentence's bearish cues before the word that solves it turn over."""
+    marker = ctx.lang.marker_ids["resolved"]
+    t = ctx.text
+    for tok in t.tokens:
+        if marker not in tok.groups:
+            continue
+        index = _sentence_index(t, tok.start)
+        for i in range(first, len(out)):
+            r = out[i]
+            if r.sentence == index and r.start < tok.start and r.base < 0 and not r.refuted:
+                out[i] = r._replace(base=-r.base, refuted=True)
+
+
 def _debate(scanned: _Scanned, w: Weights) -> float:
     mk = scanned.lang.marker_ids
     title = {g for tok in scanned.title.tokens for g in tok.groups}
@@ -624,12 +670,17 @@ def _debate(scanned: _Scanned, w: Weights) -> float:
         score += w.debate_headline
     if scanned.title.questions:
         score += w.question_headline
-        alternative = mk["alternative"]
-        if any(
-            alternative in tok.groups
-            and any(q.start <= tok.start < q.end for q in scanned.title.questions)
+        asked = {
+            g
             for tok in scanned.title.tokens
-        ):
+            if any(q.start <= tok.start < q.end for q in scanned.title.questions)
+            for g in tok.groups
+        }
+        if mk["alternative"] in asked:
+            # "Boon or bubble?", "방패인가 부담인가": the headline names both sides.
+            score += w.versus_headline
+        elif mk["doubt"] in asked:
+            # "Will China actually buy?", "독주 흔들리나": the news itself is in doubt.
             score += w.debate_headline
     body = scanned.body
     debate_sentences = {
@@ -702,6 +753,8 @@ class _Tally:
     pos: float = 0.0
     neg: float = 0.0
     price: float = 0.0  # signed sum of the target's own share-price moves
+    context_pos: float = 0.0  # of pos and neg: background cues (earlier events)
+    context_neg: float = 0.0
     cues: list[Cue] = field(default_factory=list)
 
 
@@ -757,18 +810,22 @@ def _label(
         score = sign * max(abs(score), th.bullish if sign > 0 else -th.bearish)
         label = StanceLabel.BULLISH if sign > 0 else StanceLabel.BEARISH
         return label, score, strength * min(1.0, abs(score) / 0.6)
-    share = min(pos, neg) / total if total else 0.0
+    # Earlier events told as context are no argument of this story's debate.
+    arg_pos, arg_neg = pos - tally.context_pos, neg - tally.context_neg
+    share = min(arg_pos, arg_neg) / (arg_pos + arg_neg) if arg_pos + arg_neg > 0 else 0.0
     # The cues we can read are a sample of an article's arguments: when the article
     # itself says there is a debate, less balance among them is needed to call it mixed.
     needed = th.mixed_min_each * _DEBATE_DISCOUNT
     if debate >= w.versus_headline:
         mixed = True  # the headline itself sets two sides against each other
     elif debate >= w.debate_body:
-        mixed = total == 0 or share >= needed
+        # With no cue at all, a debate somewhere in the body may be about something else
+        # (a CEO's remark on schooling); only a headline debate stands on its own.
+        mixed = share >= needed if total else debate >= w.debate_headline
     elif debate > 0:  # only a hint, such as a headline question
-        mixed = share >= needed and min(pos, neg) >= _HINTED_MIN_SIDE
+        mixed = share >= needed and min(arg_pos, arg_neg) >= _HINTED_MIN_SIDE
     else:  # no marker: both sides must be substantial and close
-        mixed = share >= _UNMARKED_SHARE and min(pos, neg) >= _UNMARKED_MIN_SIDE
+        mixed = share >= _UNMARKED_SHARE and min(arg_pos, arg_neg) >= _UNMARKED_MIN_SIDE
     if mixed:
         return (
             StanceLabel.MIXED,
@@ -843,8 +900,12 @@ def assess_detailed(
             tally.price += value
         if value > 0:
             tally.pos += value
+            if r.background:
+                tally.context_pos += value
         else:
             tally.neg -= value
+            if r.background:
+                tally.context_neg -= value
         tally.cues.append(Cue(r.cue_id, r.field, r.sentence, value, r.negated, r.refuted))
     label, score, confidence = _label(tally, analysis.debate, thresholds, w)
     named = [e for e in kind if kind[e] == _TARGET]
