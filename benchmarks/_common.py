@@ -16,6 +16,7 @@ process, for benchmarks that measure the daemon's own process.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import math
@@ -24,6 +25,7 @@ import os
 import random
 import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -114,9 +116,25 @@ any = ["nvidia"]
 """
 
 
+_RULES_SNAPSHOT: list[Path] = []
+
+
+def snapshot_rules() -> Path:
+    """A copy of the bundled rules taken once per process (at the first call), so
+    that every daemon a benchmark starts runs the rules that match the code it
+    imported, even if the files change while it runs."""
+    if not _RULES_SNAPSHOT:
+        snapshot = Path(tempfile.mkdtemp(prefix="bench-rules-")) / "rules"
+        shutil.copytree(default_rules_dir(), snapshot, symlinks=False)
+        atexit.register(shutil.rmtree, snapshot.parent, True)
+        _RULES_SNAPSHOT.append(snapshot)
+    return _RULES_SNAPSHOT[0]
+
+
 def bench_rules(dest: Path) -> Path:
-    """The bundled rules plus one rule with no cooldown that fires on any Nvidia story."""
-    shutil.copytree(default_rules_dir(), dest, symlinks=False)
+    """The bundled rules (see `snapshot_rules`) plus one rule with no cooldown that
+    fires on any Nvidia story."""
+    shutil.copytree(snapshot_rules(), dest, symlinks=False)
     (dest / "zz-bench.toml").write_text(BENCH_RULE, encoding="utf-8")
     return dest
 

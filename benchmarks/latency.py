@@ -51,6 +51,7 @@ from _common import (
     percentile,
     progress,
     quiet_logs,
+    snapshot_rules,
     story_text,
     story_title,
 )
@@ -340,6 +341,7 @@ def main() -> None:
     args.publish_gap = args.publish_gap or args.interval / 3
     args.publish_stories = args.publish_stories or 200
     quiet_logs()
+    snapshot_rules()
     emit(asyncio.run(bench(args)))
 
 
