@@ -9,6 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
+# monitor/defaults/rules links to ../../rules: the bundled pack is built from it.
+COPY rules ./rules
 RUN pip install . \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \
  && mkdir -p /data /config \
