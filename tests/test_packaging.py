@@ -20,9 +20,9 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def test_bundled_rule_pack_is_the_repository_rules() -> None:
-    """`monitor run` without ./rules uses the bundled copy: it must not drift.
+    """`monitor run` without ./rules uses the bundled pack: it must be rules/ itself.
 
-    After editing rules/, refresh the copy with: cp -r rules/. monitor/defaults/rules/
+    In a checkout monitor/defaults/rules links to rules/; a wheel carries a copy.
     """
     repo, bundled = _tree(REPO / "rules"), _tree(default_rules_dir())
     assert sorted(bundled) == sorted(repo)
