@@ -191,12 +191,15 @@ class CompiledLanguage:
 
     lang: str
     automaton: Any  # ahocorasick_rs.AhoCorasick over lower-cased surface forms
-    entries: tuple[_Entry, ...]  # pattern index -> what the term is
+    entries: tuple[tuple[tuple[int, ...], int, int], ...]  # pattern -> groups, checks, kind
     group_ids: Mapping[str, int]
     pairs_by_predicate: Mapping[int, tuple[Pair, ...]]
     phrases: Mapping[int, Phrase]
     marker_ids: Mapping[str, int]
     cue_groups: frozenset[int]  # groups that can complete a cue: phrases and predicates
+    clause_mark_groups: frozenset[int]  # groups `_clause_marks` looks at (hedge, actors, ...)
+    # a cue term's groups -> the phrase it is (if any) and the pairs it is a predicate of
+    cue_table: Mapping[tuple[int, ...], tuple[Phrase | None, tuple[Pair, ...]]]
     question_endings: tuple[str, ...]  # a headline part ending so asks a question
     pair_window: int
     negation_after_window: int
@@ -394,6 +397,8 @@ class _Builder:
         for m in MARKERS:
             self.gid("!" + m)
         patterns: dict[str, _Entry] = {}
+        special = {self.group_ids["!" + m] for m in SPECIAL_MARKERS}
+        hidden = {self.group_ids["!boundary"], self.group_ids["!ignore"]}
         for key, form in self.term_forms.items():
             groups = tuple(sorted(self.term_groups[key]))
             left, right = _latin(form[0]), _latin(form[-1])
@@ -404,21 +409,56 @@ class _Builder:
                 kind = _BOUNDARY
             else:
                 kind = _PLAIN
+            if not special.isdisjoint(groups):
+                kind |= _SPECIAL
+            if set(groups) <= hidden:
+                kind |= _HIDDEN  # only cuts a clause, or only consumes text
+
             entry = _Entry(groups, bounded, left, right, bounded or left or right, kind)
             for variant in _spacing_variants(form):
                 patterns.setdefault(variant, entry)
+        cue_table: dict[tuple[int, ...], tuple[Phrase | None, tuple[Pair, ...]]] = {}
+        for entry in patterns.values():
+            if entry.kind & _CUE and entry.groups not in cue_table:
+                phrase = next((self.phrases[g] for g in entry.groups if g in self.phrases), None)
+                pairs = tuple(p for g in entry.groups for p in self.pairs.get(g, ()))
+                cue_table[entry.groups] = (phrase, pairs)
         automaton = ahocorasick_rs.AhoCorasick(
             list(patterns), matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
         )
         return CompiledLanguage(
             lang=self.lang,
             automaton=automaton,
-            entries=tuple(patterns.values()),
+            entries=tuple(
+                (
+                    e.groups,
+                    (_LEFT_LATIN if e.latin_left else 0)
+                    | (_LEFT_ANY if e.left_bounded else 0)
+                    | (_RIGHT_LATIN if e.latin_right else 0),
+                    e.kind,
+                )
+                for e in patterns.values()
+            ),
             group_ids=dict(self.group_ids),
             pairs_by_predicate={k: tuple(v) for k, v in self.pairs.items()},
             phrases=dict(self.phrases),
             marker_ids={m: self.group_ids["!" + m] for m in MARKERS},
             cue_groups=frozenset(self.pairs) | frozenset(self.phrases),
+            cue_table=cue_table,
+            clause_mark_groups=frozenset(
+                self.group_ids[name]
+                for name in (
+                    "!hedge",
+                    "!refute",
+                    "!inverse",
+                    "!background",
+                    "!background_before",
+                    "!negation_after",
+                    "!negation_before",
+                    COMPANY_GROUP,
+                    DRIVER_GROUP,
+                )
+            ),
             question_endings=tuple(sorted(self.question_endings)),
             pair_window=self.windows[0],
             negation_after_window=self.windows[1],
@@ -445,10 +485,25 @@ class _Entry:
     latin_left: bool
     latin_right: bool
     checked: bool  # any boundary to check at all
-    kind: int  # _PLAIN, _CUE (can complete a cue) or _BOUNDARY (a clause boundary)
+    kind: int  # _PLAIN, _CUE (can complete a cue) or _BOUNDARY, plus the _SPECIAL bit
 
 
-_PLAIN, _CUE, _BOUNDARY = 0, 1, 2
+_PLAIN, _CUE, _BOUNDARY, _SPECIAL, _HIDDEN = 0, 1, 2, 4, 8
+# which word boundaries a term checks: a Latin letter or digit on its left, any letter or
+# digit on its left (`|안 `), a Latin letter or digit on its right
+_LEFT_LATIN, _LEFT_ANY, _RIGHT_LATIN = 1, 2, 4
+# Markers looked for once per article rather than per clause; the scan lists their tokens.
+SPECIAL_MARKERS = (
+    "refute_back",
+    "resolved",
+    "debate",
+    "counter",
+    "versus",
+    "alternative",
+    "doubt",
+    "explainer",
+    "supplier",
+)
 
 
 class TermMatch(NamedTuple):
@@ -492,7 +547,8 @@ class Scan(NamedTuple):
 
     tokens: list[TermMatch]
     cues: list[int]  # tokens that can complete a cue (a phrase or a predicate)
-    boundaries: list[int]  # clause boundaries
+    boundaries: list[TermMatch]  # clause boundaries (not among the tokens)
+    specials: list[int]  # tokens of a SPECIAL_MARKERS class
 
 
 def scan_text(lang: CompiledLanguage, text: str) -> Scan:
@@ -503,28 +559,40 @@ def scan_text(lang: CompiledLanguage, text: str) -> Scan:
     """
     out: list[TermMatch] = []
     cues: list[int] = []
-    boundaries: list[int] = []
+    boundaries: list[TermMatch] = []
+    specials: list[int] = []
     n = len(text)
     entries = lang.entries
+    append = out.append
     for index, start, end in lang.automaton.find_matches_as_indexes(_lower(text)):
-        entry = entries[index]
-        if entry.checked:
-            if start > 0:
+        groups, checks, kind = entries[index]
+        if checks:
+            if start and checks & 3:
                 prev = text[start - 1]
-                if (entry.latin_left and prev.isascii() and prev.isalnum()) or (
-                    entry.left_bounded and prev.isalnum()
-                ):
+                if prev.isalnum() and (checks & _LEFT_ANY or prev.isascii()):
                     continue
-            if entry.latin_right and end < n:
+            if end < n and checks & _RIGHT_LATIN:
                 nxt = text[end]
                 if nxt.isascii() and nxt.isalnum():
                     continue
-        if entry.kind:
-            (cues if entry.kind == _CUE else boundaries).append(len(out))
-        out.append(TermMatch(start, end, entry.groups))
-    return Scan(out, cues, boundaries)
+        if kind:
+            if kind & _HIDDEN:
+                # Boundaries only cut clauses and ignored terms only consume text: neither
+                # is a token the clause analysis needs to step over.
+                if kind & _BOUNDARY:
+                    boundaries.append(TermMatch(start, end, groups))
+                continue
+            if kind & _CUE:
+                cues.append(len(out))
+            elif kind & _BOUNDARY:
+                boundaries.append(TermMatch(start, end, groups))
+            if kind & _SPECIAL:
+                specials.append(len(out))
+        append(TermMatch(start, end, groups))
+    return Scan(out, cues, boundaries, specials)
 
 
 def scan(lang: CompiledLanguage, text: str) -> list[TermMatch]:
-    """Every term of `lang` in `text` (see `scan_text`)."""
-    return scan_text(lang, text).tokens
+    """Every term of `lang` in `text` (see `scan_text`), boundaries included."""
+    found = scan_text(lang, text)
+    return sorted(found.tokens + [b for b in found.boundaries if b not in found.tokens])

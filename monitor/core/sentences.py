@@ -107,7 +107,10 @@ def split_sentences(text: str) -> list[Span]:
             continue
         if j == i + 1 and text[i] == "." and not _period_ends(text, i):
             continue
-        _append(spans, text, begin, k)
+        # The piece ends in punctuation, so only its start can hold whitespace.
+        piece = text[begin:k].lstrip()
+        if piece:
+            spans.append(Span(k - len(piece), k, piece))
         begin = k
     _append(spans, text, begin, n)
     return spans

@@ -125,6 +125,7 @@ class _Text:
     sentence_starts: tuple[int, ...]
     cuts: tuple[int, ...]  # clause starts (every sentence start among them), then len(text)
     cue_tokens: tuple[int, ...]  # indexes of tokens that can complete a cue
+    specials: tuple[int, ...]  # indexes of tokens of the article-level markers
     questions: tuple[Span, ...] = ()  # headline parts that ask a question
 
 
@@ -151,8 +152,7 @@ def _scan_text(lang: CompiledLanguage, text: str, spans: list[Span], parts: list
     last_cut = 0
     si = 0
     n_sentences = len(sentence_starts)
-    for k in found.boundaries:
-        t = tokens[k]
+    for t in found.boundaries:
         while si < n_sentences and sentence_starts[si] <= t.start:
             last_cut = max(last_cut, sentence_starts[si])
             si += 1
@@ -177,6 +177,7 @@ def _scan_text(lang: CompiledLanguage, text: str, spans: list[Span], parts: list
         sentence_starts=tuple(sentence_starts),
         cuts=tuple(cuts),
         cue_tokens=tuple(found.cues),
+        specials=tuple(found.specials),
     )
 
 
@@ -229,6 +230,7 @@ def _sentence_index(t: _Text, pos: int) -> int:
 _TARGET, _DRIVER, _COMPANY = 1, 2, 3
 _KIND_NAME = {_TARGET: TARGET_GROUP, _DRIVER: DRIVER_GROUP, _COMPANY: COMPANY_GROUP}
 _MENTION = MENTION_GROUP
+_MENTION_GROUPS = (MENTION_GROUP,)
 
 
 def _mention_kind(entity: str, target: str, roles: EntityRoles) -> int | None:
@@ -327,6 +329,7 @@ class _Context:
     mentions: _Mentions
     modifier: float  # article-wide: explainers and supplier stories weigh less
     sentence_groups: dict[int, set[int]] = field(default_factory=dict)  # memo per sentence
+    sentence_entities: dict[int, frozenset[str]] = field(default_factory=dict)  # memo
 
 
 def _clause_tokens(ctx: _Context, start: int, end: int) -> list[TermMatch]:
@@ -334,8 +337,8 @@ def _clause_tokens(ctx: _Context, start: int, end: int) -> list[TermMatch]:
     tokens = list(t.tokens[bisect_left(t.starts, start) : bisect_left(t.starts, end)])
     mentions = ctx.mentions.between(start, end)
     if mentions:
-        tokens.extend(TermMatch(m.start, m.end, (_MENTION,)) for m in mentions)
-        tokens.sort(key=lambda tok: tok.start)
+        tokens.extend(TermMatch(m.start, m.end, _MENTION_GROUPS) for m in mentions)
+        tokens.sort()  # by start: tuples compare their first field first
     return tokens
 
 
@@ -365,29 +368,18 @@ def _find_subject(
     return best, best_gap
 
 
-def _negated(
-    tokens: list[TermMatch], cue: TermMatch, lang: CompiledLanguage, cue_starts: frozenset[int]
-) -> bool:
-    """Whether a negator governs `cue`; `cue_starts` are where the clause's cues are."""
-    after = lang.marker_ids["negation_after"]
-    before = lang.marker_ids["negation_before"]
-    blocked = False  # another cue came first: "수요가 커 몫이 줄지는 않을" negates 줄지 only
-    for t in tokens:
-        if after in t.groups:
-            if (
-                not blocked
-                and t.start >= cue.end
-                and t.start - cue.end <= lang.negation_after_window
-            ):
-                return True
-        elif t.start >= cue.end and t.start in cue_starts:
-            blocked = True
-        elif (
-            before in t.groups
-            and t.end <= cue.start
-            and cue.start - t.end <= lang.negation_before_window
-        ):
+def _negated(cue: TermMatch, lang: CompiledLanguage, marks: _ClauseMarks) -> bool:
+    """Whether a negator of the clause governs `cue`."""
+    for end in marks.neg_before:
+        if end <= cue.start and cue.start - end <= lang.negation_before_window:
             return True
+    for pos in marks.neg_after:
+        if pos >= cue.end:
+            # Only the first negator after the cue can govern it, and only if no other
+            # cue comes first: "수요가 커 몫이 줄지는 않을" negates 줄지, not 커.
+            return pos - cue.end <= lang.negation_after_window and not any(
+                cue.end <= q < pos for q in marks.blockers
+            )
     return False
 
 
@@ -410,11 +402,11 @@ def _best_cue(
     """The cue `tok` completes: a phrase, or the heaviest pair whose subject is near."""
     # A pair whose subject is present is more specific than a phrase on the same term:
     # "the co-founder plans to sell up to 3m shares" is an insider sale, not a sales plan.
-    phrase = next((lang.phrases[g] for g in tok.groups if g in lang.phrases), None)
+    phrase, pairs = lang.cue_table[tok.groups]
     found: _Candidate | None = None
     found_gap: float = 0
-    for g in tok.groups:
-        for pair in lang.pairs_by_predicate.get(g, ()):
+    if pairs:
+        for pair in pairs:
             subj, gap = _find_subject(
                 tokens, tok, pair.subjects_with_mentions, lang.pair_window, pair.after_factor
             )
@@ -445,26 +437,25 @@ class _ClauseMarks:
     background_from: int = 1 << 30
     background_until: int = -1  # cues before this are an earlier event
     actors: frozenset[int] = frozenset()
+    neg_after: list[int] = field(default_factory=list)  # starts of negators after a verb
+    neg_before: list[int] = field(default_factory=list)  # ends of negators before one
+    blockers: tuple[int, ...] = ()  # starts of the clause's cues (not negators themselves)
 
 
-def _clause_marks(lang: CompiledLanguage, tokens: list[TermMatch]) -> _ClauseMarks:
+def _clause_marks(
+    lang: CompiledLanguage, tokens: list[TermMatch], cue_starts: Sequence[int]
+) -> _ClauseMarks:
     mk, gid = lang.marker_ids, lang.group_ids
+    neg_after, neg_before = mk["negation_after"], mk["negation_before"]
     hedge, background, before = mk["hedge"], mk["background"], mk["background_before"]
     refute, inverse = mk["refute"], mk["inverse"]
     company, driver = gid[COMPANY_GROUP], gid[DRIVER_GROUP]
+    wanted = lang.clause_mark_groups
     marks = _ClauseMarks()
     actors: set[int] = set()
     for t in tokens:
         groups = t.groups
-        if len(groups) == 1 and groups[0] not in (
-            hedge,
-            refute,
-            inverse,
-            background,
-            before,
-            company,
-            driver,
-        ):
+        if wanted.isdisjoint(groups):
             continue
         if hedge in groups:
             marks.hedge = True
@@ -478,7 +469,14 @@ def _clause_marks(lang: CompiledLanguage, tokens: list[TermMatch]) -> _ClauseMar
             actors.add(_COMPANY)
         if driver in groups:
             actors.add(_DRIVER)
+        if neg_after in groups:
+            marks.neg_after.append(t.start)
+        elif neg_before in groups:
+            marks.neg_before.append(t.end)
     marks.actors = frozenset(actors)
+    if marks.neg_after:
+        # a negator that is also a cue (철회) does not stand between a cue and itself
+        marks.blockers = tuple(q for q in cue_starts if q not in marks.neg_after)
     return marks
 
 
@@ -521,13 +519,14 @@ def _owner(ctx: _Context, pos: int, clause_start: int) -> str | None:
 
 
 def _candidates(
-    lang: CompiledLanguage, tokens: list[TermMatch]
+    lang: CompiledLanguage, tokens: list[TermMatch], cue_tokens: list[TermMatch]
 ) -> list[tuple[TermMatch, _Candidate]]:
+    """The cues of a clause; `cue_tokens` (in order) are its terms that can complete one."""
     claimed: set[int] = set()
     out: list[tuple[TermMatch, _Candidate]] = []
-    for tok in tokens:
+    for tok in cue_tokens:
         # A term already taken as a cue's subject ("slow new orders") is not a cue itself.
-        if tok.start not in claimed and not lang.cue_groups.isdisjoint(tok.groups):
+        if tok.start not in claimed:
             cand = _best_cue(lang, tokens, tok, claimed)
             if cand is not None:
                 out.append((tok, cand))
@@ -553,25 +552,30 @@ def _subject_of(
     return None, 0, _owner(ctx, subject.start, clause_start) if scope == "price" else None
 
 
-def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> None:
+def _clause_records(
+    ctx: _Context, start: int, end: int, cue_tokens: list[TermMatch], out: list[_Record]
+) -> None:
     lang, w = ctx.lang, ctx.weights
     tokens = _clause_tokens(ctx, start, end)
     # Most clauses with a predicate have no subject for it: find the cues first, and do
     # the rest of the work only for clauses that have one.
-    cands = _candidates(lang, tokens)
+    cands = _candidates(lang, tokens, cue_tokens)
     if not cands:
         return
     index = _sentence_index(ctx.text, start)
     sentence = ctx.text.sentences[index]
-    marks = _clause_marks(lang, tokens)
+    cue_starts = [tok.start for tok, _ in cands]
+    marks = _clause_marks(lang, tokens, cue_starts)
     modifier = _clause_modifier(ctx, marks, start, sentence)
     refuted, background_from, actors = marks.refute, marks.background_from, marks.actors
     clause_entities = frozenset(m.entity for m in ctx.mentions.between(start, end))
-    sentence_entities = frozenset(
-        m.entity for m in ctx.mentions.between(sentence.start, sentence.end)
-    )
+    sentence_entities = ctx.sentence_entities.get(sentence.start)
+    if sentence_entities is None:
+        sentence_entities = frozenset(
+            m.entity for m in ctx.mentions.between(sentence.start, sentence.end)
+        )
+        ctx.sentence_entities[sentence.start] = sentence_entities
     found: list[tuple[int, int, _Record]] = []
-    cue_starts = frozenset(tok.start for tok, _ in cands)
     for tok, cand in cands:
         cue_id, polarity, weight, scope, subject, subject_kinds = cand
         subject_entity, subject_actor, owner = _subject_of(ctx, subject, scope, start)
@@ -579,7 +583,7 @@ def _clause_records(ctx: _Context, start: int, end: int, out: list[_Record]) -> 
         background = tok.start > background_from or tok.start < marks.background_until
         if background:
             value *= w.background
-        negated = _negated(tokens, tok, lang, cue_starts)
+        negated = bool(marks.neg_after or marks.neg_before) and _negated(tok, lang, marks)
         if negated:
             value = -value * w.negated
         if refuted:
@@ -620,14 +624,22 @@ def _text_records(ctx: _Context, out: list[_Record]) -> None:
     """Records of every clause that holds a cue; clauses without one cost nothing."""
     t = ctx.text
     first = len(out)
-    done = -1
+    cuts, tokens = t.cuts, t.tokens
+    clause = -1
+    pending: list[TermMatch] = []
     for k in t.cue_tokens:
-        ci = bisect_right(t.cuts, t.tokens[k].start) - 1
-        if ci != done:
-            done = ci
-            _clause_records(ctx, t.cuts[ci], t.cuts[ci + 1], out)
-    _refute_back(ctx, out, first)
-    _resolved(ctx, out, first)
+        tok = tokens[k]
+        ci = bisect_right(cuts, tok.start) - 1
+        if ci != clause:
+            if pending:
+                _clause_records(ctx, cuts[clause], cuts[clause + 1], pending, out)
+            clause, pending = ci, []
+        pending.append(tok)
+    if pending:
+        _clause_records(ctx, cuts[clause], cuts[clause + 1], pending, out)
+    if t.specials:
+        _refute_back(ctx, out, first)
+        _resolved(ctx, out, first)
 
 
 def _refute_back(ctx: _Context, out: list[_Record], first: int) -> None:
@@ -635,7 +647,8 @@ def _refute_back(ctx: _Context, out: list[_Record], first: int) -> None:
     refers back to a claim and declares it false flips the sentence before it."""
     marker = ctx.lang.marker_ids["refute_back"]
     t = ctx.text
-    for tok in t.tokens:
+    for k in t.specials:
+        tok = t.tokens[k]
         if marker not in tok.groups:
             continue
         index = _sentence_index(t, tok.start)
@@ -650,7 +663,8 @@ def _resolved(ctx: _Context, out: list[_Record], first: int) -> None:
     old news, so the sentence's bearish cues before the word that solves it turn over."""
     marker = ctx.lang.marker_ids["resolved"]
     t = ctx.text
-    for tok in t.tokens:
+    for k in t.specials:
+        tok = t.tokens[k]
         if marker not in tok.groups:
             continue
         index = _sentence_index(t, tok.start)
@@ -660,9 +674,9 @@ def _resolved(ctx: _Context, out: list[_Record], first: int) -> None:
                 out[i] = r._replace(base=-r.base, refuted=True)
 
 
-def _debate(scanned: _Scanned, w: Weights) -> float:
+def _debate(scanned: _Scanned, w: Weights, title: set[int]) -> float:
+    """Evidence that the article sets out a debate; `title` holds the headline's groups."""
     mk = scanned.lang.marker_ids
-    title = {g for tok in scanned.title.tokens for g in tok.groups}
     score = 0.0
     if mk["versus"] in title:
         score += w.versus_headline
@@ -670,12 +684,14 @@ def _debate(scanned: _Scanned, w: Weights) -> float:
         score += w.debate_headline
     if scanned.title.questions:
         score += w.question_headline
-        asked = {
-            g
-            for tok in scanned.title.tokens
-            if any(q.start <= tok.start < q.end for q in scanned.title.questions)
-            for g in tok.groups
-        }
+        asked: set[int] = set()
+        if scanned.title.specials:
+            asked = {
+                g
+                for tok in scanned.title.tokens
+                if any(q.start <= tok.start < q.end for q in scanned.title.questions)
+                for g in tok.groups
+            }
         if mk["alternative"] in asked:
             # "Boon or bubble?", "방패인가 부담인가": the headline names both sides.
             score += w.versus_headline
@@ -683,11 +699,13 @@ def _debate(scanned: _Scanned, w: Weights) -> float:
             # "Will China actually buy?", "독주 흔들리나": the news itself is in doubt.
             score += w.debate_headline
     body = scanned.body
+    debate, counter = mk["debate"], mk["counter"]
+    specials = [body.tokens[k] for k in body.specials]
     debate_sentences = {
-        _sentence_index(body, tok.start) for tok in body.tokens if mk["debate"] in tok.groups
+        _sentence_index(body, tok.start) for tok in specials if debate in tok.groups
     }
     score += min(len(debate_sentences), 2) * w.debate_body
-    if any(mk["counter"] in tok.groups for tok in (*scanned.title.tokens, *body.tokens)):
+    if counter in title or any(counter in tok.groups for tok in specials):
         score += w.counter
     return score
 
@@ -732,7 +750,7 @@ def _analyse(
     analysis = _Analysis(
         scanned=scanned,
         records=tuple(records),
-        debate=_debate(scanned, w),
+        debate=_debate(scanned, w, title_groups),
         debate_in_title=bool(scanned.title.questions)
         or any(mk[g] in title_groups for g in ("versus", "debate")),
         title_entities=title_entities,
