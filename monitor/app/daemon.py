@@ -307,8 +307,6 @@ class Daemon:
         outcomes = await self._poller.poll_due()
         if self._dispatcher is not None and any(o.new for o in outcomes):
             self._dispatcher.wake()  # the poll committed its alerts: no idle wait
-        if self._dispatcher is not None and any(o.new for o in outcomes):
-            self._dispatcher.wake()  # their alerts are committed: no need to wait for the idle pass
         for o in outcomes:
             self.metrics.feed_fetches.inc(feed=o.feed, outcome=o.status)
             self.metrics.feed_fetch_seconds.observe(o.duration, feed=o.feed)
