@@ -58,7 +58,9 @@ from monitor.config import (
 )
 
 
-def soak_config(tmp: Path, farm: FarmProcess, feeds: int, round_s: float) -> Config:
+def soak_config(
+    tmp: Path, farm: FarmProcess, feeds: int, round_s: float, followups: bool = True
+) -> Config:
     return Config(
         store=StoreConfig(url=f"sqlite:///{tmp / 'soak.db'}"),
         # Every feed is on one loopback port here; in life they are on many hosts.
@@ -79,7 +81,13 @@ def soak_config(tmp: Path, farm: FarmProcess, feeds: int, round_s: float) -> Con
             )
             for i in range(feeds)
         ],
-        prices=PricesConfig(symbols=["NVDA"], yahoo_base_url=farm.info["yahoo_url"], interval=5.0),
+        prices=PricesConfig(
+            symbols=["NVDA"],
+            yahoo_base_url=farm.info["yahoo_url"],
+            interval=5.0,
+            # Each news alert with a price keeps itself for its +15 / +60 min follow-ups.
+            followups=[900.0, 3600.0] if followups else [],
+        ),
         notifiers=[NotifierConfig(name="discord", kind="discord", url=farm.info["discord_url"])],
         rules=RulesConfig(dir=str(tmp / "rules"), watch=True),
         health=HealthConfig(port=0),
@@ -97,7 +105,12 @@ def top_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int
 
 
 async def soak(
-    minutes: float, feeds: int, sample_s: float, round_s: float, trace: bool = False
+    minutes: float,
+    feeds: int,
+    sample_s: float,
+    round_s: float,
+    trace: bool = False,
+    followups: bool = True,
 ) -> dict[str, Any]:
     spec = FarmSpec(feeds=feeds, round_s=round_s, slow_s=min(8.0, round_s))
     proc = psutil.Process()
@@ -110,7 +123,7 @@ async def soak(
     with tempfile.TemporaryDirectory() as d, FarmProcess(spec) as farm:
         tmp = Path(d)
         rules = bench_rules(tmp / "rules")
-        cfg = soak_config(tmp, farm, feeds, round_s)
+        cfg = soak_config(tmp, farm, feeds, round_s, followups)
         daemon = Daemon(
             cfg,
             rules_dir=rules,
@@ -165,6 +178,7 @@ async def soak(
     late = statistics.median(s["rss"] for s in steady[half:])
     return {
         "minutes": round(minutes, 2),
+        "followups": followups,
         "feeds": feeds,
         "round_s": round_s,
         "rss_boot_mb": round(rss_boot, 1),
@@ -195,6 +209,11 @@ def main() -> None:
     p.add_argument("--feeds", type=int, default=None)
     p.add_argument("--sample", type=float, default=None, help="seconds between samples")
     p.add_argument(
+        "--no-followups",
+        action="store_true",
+        help="prices.followups = [] (alerts are not kept for their price follow-ups)",
+    )
+    p.add_argument(
         "--trace-memory",
         action="store_true",
         help="tracemalloc: print the allocation sites that grew most (slower, RSS inflated)",
@@ -208,7 +227,8 @@ def main() -> None:
     progress(f"soak: {feeds} feeds for {minutes} min, sampling every {sample_s}s")
     if args.trace_memory:
         tracemalloc.start(12)
-    emit(asyncio.run(soak(minutes, feeds, sample_s, round_s, args.trace_memory)))
+    result = soak(minutes, feeds, sample_s, round_s, args.trace_memory, not args.no_followups)
+    emit(asyncio.run(result))
 
 
 if __name__ == "__main__":
