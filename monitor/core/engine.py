@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from monitor.core.errors import RuleError
+from monitor.core.frozen import maker
 from monitor.core.matcher import (
     AliasSpec,
     Found,
@@ -31,6 +32,7 @@ from monitor.core.rules import (
     Verdict,
     compile_rule,
     evaluate,
+    fire,
 )
 from monitor.core.stance import Lexicon, StanceThresholds, assess
 
@@ -50,6 +52,9 @@ class RuleSet:
     lexicon: Lexicon
     thresholds: StanceThresholds = field(default_factory=StanceThresholds)
     files: tuple[str, ...] = ()
+    # `index` split by kind, keyed without the prefix: no string building per article
+    by_entity: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    by_term: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def alias_count(self) -> int:
@@ -155,6 +160,8 @@ def build_ruleset(
         entities={e.id: e for e in entities},
         rules=tuple(rules),
         index={k: tuple(v) for k, v in index.items()},
+        by_entity={k[2:]: tuple(v) for k, v in index.items() if k.startswith("e:")},
+        by_term={k[2:]: tuple(v) for k, v in index.items() if k.startswith("t:")},
         always=tuple(always),
         stance_targets=tuple(stance_targets),
         lexicon=lexicon,
@@ -173,26 +180,42 @@ def normalized(article: Article) -> Article:
     return replace(article, title=title, summary=summary, body=body)
 
 
-def _hits(found: Sequence[Found], title: str, text: str) -> tuple[Hit, ...]:
-    """Hit values with the sentence each one sits in. `found` is ordered by field
-    and position, so one forward walk over each field's sentences suffices."""
+_new_hit = maker(Hit)
+
+
+def _hits(
+    found: Sequence[Found], title: str, text: str, by_entity: dict[str, list[Hit]]
+) -> tuple[Hit, ...]:
+    """Hit values with the sentence each one sits in, also grouped into `by_entity`.
+    `found` is ordered by field and position, so one forward walk over each field's
+    sentences suffices."""
     out: list[Hit] = []
+    add = out.append
     current = ""
     src = ""
     spans: list[tuple[int, int]] = []
     k = 0
+    following = 0  # start of sentence k + 1 (past the end when k is the last)
     sentence = ""
     for where, start, end, entity, alias in found:
         if where != current:
             current, src = where, (title if where == "title" else text)
             spans = sentence_spans(src) or [(0, len(src))]
-            k, sentence = -1, ""
-        if k < 0 or (k + 1 < len(spans) and spans[k + 1][0] <= start):
-            k = max(k, 0)
+            k = 0
+            following = spans[1][0] if len(spans) > 1 else len(src) + 1
+            sentence = src[spans[0][0] : spans[0][1]]
+        if following <= start:
             while k + 1 < len(spans) and spans[k + 1][0] <= start:
                 k += 1
+            following = spans[k + 1][0] if k + 1 < len(spans) else len(src) + 1
             sentence = src[spans[k][0] : spans[k][1]]
-        out.append(Hit(entity, alias, where, start, end, sentence))
+        hit = _new_hit(entity, alias, where, start, end, sentence)
+        add(hit)
+        group = by_entity.get(entity)
+        if group is None:
+            by_entity[entity] = [hit]
+        else:
+            group.append(hit)
     return tuple(out)
 
 
@@ -208,13 +231,8 @@ def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
     article = normalized(article)
     title, text = article.title, article.text
     found, terms = rs.matcher.find(title, text)
-    hits = _hits(found, title, text)
     by_entity: dict[str, list[Hit]] = {}
-    for h in hits:
-        if h.entity in by_entity:
-            by_entity[h.entity].append(h)
-        else:
-            by_entity[h.entity] = [h]
+    hits = _hits(found, title, text, by_entity)
     entities = tuple(sorted(by_entity))
     stance: dict[str, Stance] = {}
     if with_stance:
@@ -226,11 +244,15 @@ def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
 
 
 def _candidates(rs: RuleSet, facts: Facts) -> list[int]:
+    """Positions, in rule order, of the rules whose anchor the article holds."""
     found: set[int] = set(rs.always)
+    by_entity, by_term = rs.by_entity, rs.by_term
     for e in facts.hits_by_entity:
-        found.update(rs.index.get("e:" + e, ()))
+        if e in by_entity:
+            found.update(by_entity[e])
     for t in facts.terms:
-        found.update(rs.index.get("t:" + t, ()))
+        if t in by_term:
+            found.update(by_term[t])
     return sorted(found)
 
 
@@ -240,10 +262,11 @@ def analyze(rs: RuleSet, article: Article, *, with_stance: bool = True) -> Analy
     `with_stance=False` skips stance (rules with a stance clause then never fire)."""
     s = _scan(rs, article, with_stance=with_stance)
     matches: list[RuleMatch] = []
+    rules = rs.rules
     for pos in _candidates(rs, s.facts):
-        v = evaluate(rs.rules[pos], s.facts)
-        if v.matched:
-            matches.append(v.to_match())
+        m = fire(rules[pos], s.facts)
+        if m is not None:
+            matches.append(m)
     return Analysis(
         article=s.article,
         entities=s.entities,

@@ -18,7 +18,7 @@ runs the automaton once per field, and then checks each raw hit:
   article that contains one of its avoid words.
 
 Texts must be normalised first (`normalize_text`: NFKC, single spaces); the
-engine does that. The automaton comes from pyahocorasick, chosen by measurement
+engine does that. The automaton comes from ahocorasick_rs, chosen by measurement
 (see `benchmarks/engine.py`). Everything here is pure and immutable once built.
 """
 
@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import ahocorasick
+import ahocorasick_rs
 
 from monitor.core.models import Hit
 
@@ -41,7 +41,8 @@ TermHit = tuple[Field, int, int]  # (field, start, end)
 _WS = re.compile(r"\s+")
 # A sentence ends at . ! ? or an ellipsis followed by space, but not after an
 # initial or a common abbreviation (U.S. export rules, Mr. Kim, vs. rivals).
-_SENTENCE_END = re.compile(r"([.!?。…][\"'”’)\]]*)\s+")
+_TERMINALS = ".!?。…"
+_CLOSERS = frozenset("\"'”’)]")
 _CAPITALS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _ABBREVIATION_TAILS = frozenset({"Mr", "Ms", "Dr", "vs", "No", "Co", "St", "nc", "rp"})
 _ABBREVIATION = re.compile(r"(?:^|[\s(])(?:[A-Z]|[A-Z]\.[A-Z]|Mr|Ms|Dr|vs|No|Co|St|Inc|Corp)$")
@@ -158,11 +159,13 @@ Found = tuple[Field, int, int, str, str]
 class Matcher:
     """The compiled automaton plus the guards; build with `build_matcher`."""
 
-    automaton: Any = field(repr=False)
+    automaton: Any = field(repr=False)  # ahocorasick_rs.AhoCorasick over `keys`, or None
     groups: tuple[Guard, ...]
     alias_count: int
     pattern_count: int
     guarded: frozenset[int] = frozenset()  # groups with a context requirement
+    keys: tuple[str, ...] = field(default=(), repr=False)  # folded patterns, by index
+    payloads: tuple[tuple[Any, ...], ...] = field(default=(), repr=False)  # by pattern index
 
     def find(self, title: str, body: str) -> tuple[list[Found], dict[str, list[TermHit]]]:
         """Accepted entity hits (title first, then by position) and term hits of
@@ -170,14 +173,17 @@ class Matcher:
         terms: dict[str, list[TermHit]] = {}
         x_title: _Spans = {}
         x_body: _Spans = {}
-        raw_title = self._raw(title, "title", terms, x_title)
-        raw_body = self._raw(body, "body", terms, x_body)
+        sure_title: list[_Cand] = []
+        sure_body: list[_Cand] = []
+        raw_title = self._raw(title, "title", terms, x_title, sure_title)
+        raw_body = self._raw(body, "body", terms, x_body, sure_body)
         found: list[Found] = [
             ("title", c[0], c[1], c[2], c[4])
-            for c in self._accept(raw_title, "title", terms, x_title)
+            for c in self._accept(raw_title, sure_title, "title", terms, x_title)
         ]
         found += [
-            ("body", c[0], c[1], c[2], c[4]) for c in self._accept(raw_body, "body", terms, x_body)
+            ("body", c[0], c[1], c[2], c[4])
+            for c in self._accept(raw_body, sure_body, "body", terms, x_body)
         ]
         return found, terms
 
@@ -193,10 +199,10 @@ class Matcher:
         x_title: _Spans = {}
         x_body: _Spans = {}
         found: set[str] = set()
-        raw_title = self._raw(title, "title", terms, x_title, found)
-        raw_body = self._raw(body, "body", terms, x_body, found)
-        self._accept(raw_title, "title", terms, x_title, found)
-        self._accept(raw_body, "body", terms, x_body, found)
+        raw_title = self._raw(title, "title", terms, x_title, None, found)
+        raw_body = self._raw(body, "body", terms, x_body, None, found)
+        self._check(raw_title, "title", terms, x_title, found)
+        self._check(raw_body, "body", terms, x_body, found)
         return tuple(sorted(found))
 
     def _raw(  # noqa: C901 - one flat loop on purpose: the hot path (see benchmarks/engine.py)
@@ -205,25 +211,28 @@ class Matcher:
         where: Field,
         terms: dict[str, list[TermHit]],
         excluded: _Spans,
+        sure: list[_Cand] | None,
         found: set[str] | None = None,
     ) -> list[_Cand]:
-        """Entity candidates whose edges and case hold, in automaton order. Term
-        hits go to `terms`, exclude spans to `excluded`; with `found`, hits that
-        cannot be rejected later go straight into it as entity ids, and terms that
-        only rules use are skipped."""
+        """Entity candidates whose edges and case hold and that a guard or exclude
+        form may still reject. Hits that nothing can reject go to `sure` (or, with
+        `found`, straight into it as entity ids, and terms that only rules use are
+        skipped); term hits go to `terms`, exclude spans to `excluded`."""
         if not text or self.automaton is None:
+            return []
+        matches = self.automaton.find_matches_as_indexes(fold(text), overlapping=True)
+        if not matches:
             return []
         n = len(text)
         alnum = _ASCII_ALNUM
+        payloads = self.payloads
         out: list[_Cand] = []
         add = out.append
-        ids_only = found is not None
-        for last, payload in self.automaton.iter(fold(text)):
-            length, flags, kind, owner, group, exact, alias, word, more = payload
-            if ids_only and kind == _TERM and not more:
+        add_sure = sure.append if sure is not None else None
+        for idx, start, end in matches:
+            flags, kind, owner, group, exact, alias, word, more = payloads[idx]
+            if add_sure is None and kind == _TERM and not more:
                 continue
-            end = last + 1
-            start = end - length
             # Edge flags are the same for every record of a key: check them once.
             if flags:
                 if start and flags & _LEFT_HANGUL and "가" <= text[start - 1] <= "힣":
@@ -241,9 +250,9 @@ class Matcher:
             # written out inline); the others are in `more`.
             if exact is None or text[start:end] == exact:
                 if kind == _SURE:
-                    if found is None:
-                        add((start, end, owner, group, alias))
-                    else:
+                    if add_sure is not None:
+                        add_sure((start, end, owner, group, alias))
+                    elif found is not None:
                         found.add(owner)
                 elif kind == _ALIAS:
                     if found is None or owner not in found:
@@ -263,10 +272,10 @@ class Matcher:
                 else:
                     occ.append((where, start, end))
             if more:
-                _more(more, text, where, start, end, out, terms, excluded, not ids_only)
+                _more(more, text, where, start, end, out, terms, excluded, add_sure is not None)
         return out
 
-    def _accept(
+    def _check(
         self,
         cands: list[_Cand],
         where: Field,
@@ -274,11 +283,9 @@ class Matcher:
         excluded: _Spans,
         found: set[str] | None = None,
     ) -> list[_Cand]:
-        """Drop excluded and unguarded candidates, and same-entity hits nested in
-        longer ones. With `found`, only collect entity ids into it: one accepted hit
-        per entity is enough, so the rest are not checked."""
-        if not cands:
-            return []
+        """The candidates that no exclude form covers and whose guard holds. With
+        `found`, only collect entity ids into it: one accepted hit per entity is
+        enough, so the rest are not checked."""
         guarded = self.guarded
         groups = self.groups
         near_cache: dict[int, list[tuple[int, int]] | None] = {}
@@ -304,6 +311,21 @@ class Matcher:
                 found.add(entity)
                 continue
             kept.append(c)
+        return kept
+
+    def _accept(
+        self,
+        cands: list[_Cand],
+        sure: list[_Cand],
+        where: Field,
+        terms: Mapping[str, list[TermHit]],
+        excluded: _Spans,
+    ) -> list[_Cand]:
+        """The sure hits and the checked candidates, ordered by position, without
+        same-entity hits nested in longer ones."""
+        kept = self._check(cands, where, terms, excluded) if cands else []
+        if sure:
+            kept = sure + kept if kept else sure
         if len(kept) < 2:
             return kept
         # The automaton reports by end position: order by start, then drop a hit of
@@ -337,7 +359,7 @@ def _more(
         if exact is not None and text[start:end] != exact:
             continue
         if kind in (_ALIAS, _SURE):
-            out.append((start, end, owner, group, alias))
+            out.append((start, end, owner, group, alias))  # checked: cheap and rare
         elif kind == _WORD or (kind == _TERM and rule_terms):
             terms.setdefault(owner, []).append((where, start, end))
         elif kind == _EXCLUDE:
@@ -368,7 +390,7 @@ def _context(
 
 
 def _payload(key: str, records: list[tuple[Any, ...]]) -> tuple[Any, ...]:
-    """What the automaton stores for a key: (length, edge flags, first record...,
+    """What the matcher keeps for a key: (edge flags, first record...,
     term key, other records). An uncased term that shares its key with an alias
     rides along as the term key, so the common pair needs no second record."""
     word = None
@@ -378,7 +400,7 @@ def _payload(key: str, records: list[tuple[Any, ...]]) -> tuple[Any, ...]:
         word = terms[0][1]
         rest.remove(terms[0])
     first, *more = rest
-    return (len(key), _edge_flags(key), *first, word, tuple(more))
+    return (_edge_flags(key), *first, word, tuple(more))
 
 
 def _edge_flags(form: str) -> int:
@@ -450,13 +472,12 @@ def build_matcher(
             ):
                 records[i] = (_SURE, owner, group, exact, form)
 
-    automaton = ahocorasick.Automaton()
-    for key, records in by_key.items():
-        automaton.add_word(key, _payload(key, records))
-    if by_key:
-        automaton.make_automaton()
+    keys = tuple(by_key)
+    automaton = ahocorasick_rs.AhoCorasick(list(keys)) if keys else None
     return Matcher(
-        automaton=automaton if by_key else None,
+        automaton=automaton,
+        keys=keys,
+        payloads=tuple(_payload(key, by_key[key]) for key in keys),
         groups=groups,
         guarded=guarded,
         alias_count=alias_count,
@@ -465,11 +486,30 @@ def build_matcher(
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence boundaries of `text` as (start, end) spans."""
+    """Sentence boundaries of `text` as (start, end) spans.
+
+    A sentence ends after terminal punctuation and any closing quotes or brackets
+    when whitespace follows (the whitespace belongs to neither sentence)."""
+    # str.find runs at memchr speed; a regex would step through every character.
+    marks: list[int] = []
+    for ch in _TERMINALS:
+        i = text.find(ch)
+        while i >= 0:
+            marks.append(i)
+            i = text.find(ch, i + 1)
+    marks.sort()
     spans: list[tuple[int, int]] = []
     left = 0
-    for m in _SENTENCE_END.finditer(text):
-        dot = m.start()
+    n = len(text)
+    for dot in marks:
+        close = dot + 1
+        while close < n and text[close] in _CLOSERS:
+            close += 1
+        if close == n or not text[close].isspace():
+            continue
+        after = close + 1
+        while after < n and text[after].isspace():
+            after += 1
         # Cheap gate first: a capital, or the last two letters of a known abbreviation.
         if (
             text[dot] == "."
@@ -477,9 +517,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             and _ABBREVIATION.search(text, max(0, dot - 6), dot)
         ):
             continue  # U.S. export rules, Mr. Kim, vs. rivals
-        if m.end(1) > left:
-            spans.append((left, m.end(1)))
-        left = m.end()
+        if close > left:
+            spans.append((left, close))
+        left = after
     if left < len(text):
         spans.append((left, len(text)))
     return spans

@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from monitor.core.durations import parse_duration
 from monitor.core.errors import RuleError
+from monitor.core.frozen import maker
 from monitor.core.matcher import TermHit, term_key
 from monitor.core.models import Article, Hit, RuleMatch, Stance
 
@@ -477,8 +478,9 @@ class Facts:
     hits_by_entity: Mapping[str, Sequence[Hit]]
     terms: Mapping[str, Sequence[TermHit]]
     stance: Mapping[str, Stance]
-    # regex source -> reason or None: many rules share a pattern, search it once
-    regex_seen: dict[str, str | None] = field(default_factory=dict)
+    # condition label -> reason or None: many rules share a condition (an entity,
+    # a term, a pattern), so each is looked up and worded once per article
+    seen: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,15 +492,14 @@ class Verdict:
     reasons: tuple[str, ...]
 
     def to_match(self) -> RuleMatch:
-        r = self.rule
-        return RuleMatch(
-            rule_id=r.id,
-            title=r.title,
-            severity=r.severity,
-            destinations=r.destinations,
-            cooldown_s=r.cooldown_s,
-            reasons=self.reasons,
-        )
+        return _rule_match(self.rule, self.reasons)
+
+
+_new_rule_match = maker(RuleMatch)
+
+
+def _rule_match(r: CompiledRule, reasons: tuple[str, ...]) -> RuleMatch:
+    return _new_rule_match(r.id, r.title, r.severity, r.destinations, r.cooldown_s, reasons)
 
 
 def _where(field: str, start: int, end: int) -> str:
@@ -507,50 +508,46 @@ def _where(field: str, start: int, end: int) -> str:
 
 def _holds(c: Cond, f: Facts) -> str | None:
     """A reason string when the condition holds, else None."""
+    seen = f.seen
+    label = c.label
+    if label in seen:
+        return seen[label]
+    why: str | None = None
     if c.kind == "entity":
         hits = f.hits_by_entity.get(c.value)
         if hits:
             h = hits[0]
             more = f" (+{len(hits) - 1} more)" if len(hits) > 1 else ""
-            return f'{c.value}: "{h.alias}" at {h.field} {h.start}-{h.end}{more}'
-        return None
-    if c.kind == "term":
+            why = f'{c.value}: "{h.alias}" at {h.field} {h.start}-{h.end}{more}'
+    elif c.kind == "term":
         t = f.terms.get(c.value)
         if t:
-            return f"{c.label}: at {_where(*t[0])}"
-        return None
-    if c.value in f.regex_seen:
-        return f.regex_seen[c.value]
-    assert c.regex is not None
-    why: str | None = None
-    for name, text in (("title", f.title), ("body", f.text)):
-        m = c.regex.search(text)
-        if m:
-            why = f'{c.label}: "{m.group(0)}" at {_where(name, m.start(), m.end())}'
-            break
-    f.regex_seen[c.value] = why
+            why = f"{label}: at {_where(*t[0])}"
+    else:
+        assert c.regex is not None
+        for name, text in (("title", f.title), ("body", f.text)):
+            m = c.regex.search(text)
+            if m:
+                why = f'{label}: "{m.group(0)}" at {_where(name, m.start(), m.end())}'
+                break
+    seen[label] = why
     return why
 
 
-def _no(rule: CompiledRule, reasons: list[str], why: str) -> Verdict:
-    return Verdict(rule, False, (*reasons, why))
-
-
-def evaluate(rule: CompiledRule, f: Facts) -> Verdict:  # noqa: C901 - one check per clause
-    """Check every clause of `rule`; the first failing clause is the reason it did not hold."""
+def _check(rule: CompiledRule, f: Facts) -> tuple[list[str], str | None]:  # noqa: C901
+    """The reasons of every clause that held, in order, and the reason of the first
+    clause that failed (None when the rule holds). One check per clause."""
     reasons: list[str] = []
     if rule.langs and f.article.lang not in rule.langs:
-        return _no(rule, reasons, f"langs: {f.article.lang} not in {sorted(rule.langs)}")
+        return reasons, f"langs: {f.article.lang} not in {sorted(rule.langs)}"
     if rule.sources and not (
         f.article.source.casefold() in rule.sources or f.article.feed.casefold() in rule.sources
     ):
-        return _no(
-            rule, reasons, f"sources: {f.article.source or f.article.feed or '(none)'} not listed"
-        )
+        return reasons, f"sources: {f.article.source or f.article.feed or '(none)'} not listed"
     for c in rule.all:
         why = _holds(c, f)
         if why is None:
-            return _no(rule, reasons, f"all: {c.label} not found")
+            return reasons, f"all: {c.label} not found"
         reasons.append("all: " + why)
     for group in rule.any:
         for c in group:
@@ -559,32 +556,42 @@ def evaluate(rule: CompiledRule, f: Facts) -> Verdict:  # noqa: C901 - one check
                 reasons.append("any: " + why)
                 break
         else:
-            return _no(
-                rule, reasons, "any: none of " + ", ".join(c.label for c in group) + " found"
-            )
+            return reasons, "any: none of " + ", ".join(c.label for c in group) + " found"
     for c in rule.none:
         why = _holds(c, f)
         if why is not None:
-            return _no(rule, reasons, "none: " + why)
+            return reasons, "none: " + why
     if rule.min_total:
         named = {c.value for c in rule.all if c.kind == "entity"}
         for group in rule.any:
             named |= {c.value for c in group if c.kind == "entity"}
         total = sum(len(f.hits_by_entity.get(e, ())) for e in named)
         if total < rule.min_total:
-            return _no(rule, reasons, f"min_mentions: {total} < {rule.min_total}")
+            return reasons, f"min_mentions: {total} < {rule.min_total}"
         reasons.append(f"min_mentions: {total} >= {rule.min_total}")
     for entity, n in rule.min_each:
         got = len(f.hits_by_entity.get(entity, ()))
         if got < n:
-            return _no(rule, reasons, f"min_mentions: {entity} {got} < {n}")
+            return reasons, f"min_mentions: {entity} {got} < {n}"
         reasons.append(f"min_mentions: {entity} {got} >= {n}")
     for target, labels in rule.stance:
         s = f.stance.get(target)
         if s is None or s.label.value not in labels:
             got_label = s.label.value if s is not None else "not assessed"
-            return _no(
-                rule, reasons, f"stance: {target} is {got_label}, wanted {'/'.join(sorted(labels))}"
-            )
+            return reasons, f"stance: {target} is {got_label}, wanted {'/'.join(sorted(labels))}"
         reasons.append(f"stance: {target} {s.label.value} ({s.score:+.2f})")
+    return reasons, None
+
+
+def evaluate(rule: CompiledRule, f: Facts) -> Verdict:
+    """Check every clause of `rule`; the first failing clause is the reason it did not hold."""
+    reasons, failed = _check(rule, f)
+    if failed is not None:
+        return Verdict(rule, False, (*reasons, failed))
     return Verdict(rule, True, tuple(reasons))
+
+
+def fire(rule: CompiledRule, f: Facts) -> RuleMatch | None:
+    """The rule's match when it holds (as `evaluate(...).to_match()`), else None."""
+    reasons, failed = _check(rule, f)
+    return None if failed is not None else _rule_match(rule, tuple(reasons))
