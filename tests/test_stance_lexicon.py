@@ -60,6 +60,41 @@ def test_unknown_group_in_pair_names_file_and_cue() -> None:
     assert "orderz" in err.message
 
 
+def test_after_factor_out_of_range_names_file_and_cue() -> None:
+    pair = {
+        "id": "rule-lifted",
+        "subject": ["demand"],
+        "predicate": ["up"],
+        "polarity": "bullish",
+        "after_factor": 0.5,
+    }
+    err = error_of({"x/en.toml": tiny(pairs=[pair])})
+    assert (err.path, err.rule) == ("x/en.toml", "rule-lifted")
+
+
+def test_after_factor_lets_an_object_follow_its_verb() -> None:
+    """ "Regulators lift the long-standing export curbs": with after_factor 1 the object
+    after the verb is as near as a subject before it would be."""
+    groups = {"rules": ["curbs"], "lift": ["lift"]}
+
+    def lexicon(factor: float) -> Any:
+        pair = {
+            "id": "lifted",
+            "subject": ["rules"],
+            "predicate": ["lift"],
+            "polarity": "bullish",
+            "after_factor": factor,
+        }
+        doc = tiny(groups=groups, pairs=[pair], pair_window=30)
+        return compile_lexicon({"common.toml": COMMON, "en.toml": doc})
+
+    a = Article(
+        feed="t", item_id="t", title="Regulators lift the long-standing export curbs", lang="en"
+    )
+    assert assess(a, "nvidia", [], lexicon(1.0)).label == StanceLabel.BULLISH
+    assert assess(a, "nvidia", [], lexicon(2.0)).label == StanceLabel.NEUTRAL
+
+
 def test_unknown_marker_class_is_an_error() -> None:
     err = error_of({"x/en.toml": tiny(markers={"negatoin": ["not"]})})
     assert err.path == "x/en.toml"

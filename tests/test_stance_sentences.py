@@ -40,6 +40,29 @@ SENTENCES = [
         "Is the AI trade over? Not yet! Shares rose 2% on Friday.",
         ["Is the AI trade over?", "Not yet!", "Shares rose 2% on Friday."],
     ),
+    (
+        "a run of marks ends once; marks inside a word do not end",
+        "Sold out?! Demand is huge... Analysts agree.",
+        ["Sold out?!", "Demand is huge...", "Analysts agree."],
+    ),
+    (
+        "a period before a lower-case word does not end",
+        "The stock rose 2 pct. on Friday and kept going. Then it fell.",
+        ["The stock rose 2 pct. on Friday and kept going.", "Then it fell."],
+    ),
+    (
+        "an abbreviation after a bracket still counts; a longer word does not",
+        "Revenue was (approx. $30 billion) high. Sales hit a record at Sumsung Inc. Then more.",
+        [
+            "Revenue was (approx. $30 billion) high.",
+            "Sales hit a record at Sumsung Inc. Then more.",
+        ],
+    ),
+    (
+        "a period inside a word with no space after does not end",
+        "Visit nvidia.com for details. 주가는 3.5% 올랐다.",
+        ["Visit nvidia.com for details.", "주가는 3.5% 올랐다."],
+    ),
     ("no final punctuation", "Nvidia shares rose", ["Nvidia shares rose"]),
     ("empty", "", []),
 ]
