@@ -27,6 +27,7 @@ from monitor.core.errors import RuleError
 from monitor.core.frozen import maker
 from monitor.core.matcher import TermHit, term_key
 from monitor.core.models import Article, Hit, RuleMatch, Stance
+from monitor.core.regexscan import Searcher
 
 Severity = Literal["info", "notice", "warning", "critical"]
 Label = Literal["bullish", "bearish", "mixed", "neutral"]
@@ -333,6 +334,7 @@ class Cond:
     value: str  # entity id, term key or pattern source
     label: str  # as written in the rule file
     regex: re.Pattern[str] | None = None
+    searcher: Searcher | None = None  # `regex` with a skip to where a match can start
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +390,7 @@ def parse_item(item: str, entity_ids: set[str]) -> Cond:
             rx = re.compile(item[3:], re.IGNORECASE)
         except re.error as e:
             raise ValueError(f"bad regular expression {item[3:]!r}: {e}") from e
-        return Cond("regex", item[3:], item, rx)
+        return Cond("regex", item[3:], item, rx, Searcher.of(rx))
     if item not in entity_ids:
         raise ValueError(
             f"unknown entity {item!r} (write term:{item} for a free term, re:... for a regex)"
@@ -525,8 +527,9 @@ def _holds(c: Cond, f: Facts) -> str | None:
             why = f"{label}: at {_where(*t[0])}"
     else:
         assert c.regex is not None
+        search = c.searcher.search if c.searcher is not None else c.regex.search
         for name, text in (("title", f.title), ("body", f.text)):
-            m = c.regex.search(text)
+            m = search(text)
             if m:
                 why = f'{label}: "{m.group(0)}" at {_where(name, m.start(), m.end())}'
                 break
