@@ -541,6 +541,7 @@ def _check(rule: CompiledRule, f: Facts) -> tuple[list[str], str | None]:  # noq
     """The reasons of every clause that held, in order, and the reason of the first
     clause that failed (None when the rule holds). One check per clause."""
     reasons: list[str] = []
+    seen = f.seen  # looked up inline: most conditions were already worded for this article
     if rule.langs and f.article.lang not in rule.langs:
         return reasons, f"langs: {f.article.lang} not in {sorted(rule.langs)}"
     if rule.sources and not (
@@ -548,20 +549,20 @@ def _check(rule: CompiledRule, f: Facts) -> tuple[list[str], str | None]:  # noq
     ):
         return reasons, f"sources: {f.article.source or f.article.feed or '(none)'} not listed"
     for c in rule.all:
-        why = _holds(c, f)
+        why = seen[c.label] if c.label in seen else _holds(c, f)
         if why is None:
             return reasons, f"all: {c.label} not found"
         reasons.append("all: " + why)
     for group in rule.any:
         for c in group:
-            why = _holds(c, f)
+            why = seen[c.label] if c.label in seen else _holds(c, f)
             if why is not None:
                 reasons.append("any: " + why)
                 break
         else:
             return reasons, "any: none of " + ", ".join(c.label for c in group) + " found"
     for c in rule.none:
-        why = _holds(c, f)
+        why = seen[c.label] if c.label in seen else _holds(c, f)
         if why is not None:
             return reasons, "none: " + why
     if rule.min_total:
