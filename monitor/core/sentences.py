@@ -33,40 +33,27 @@ _ABBREVIATIONS = (
     "jr", "sr", "no", "vs", "etc", "e.g", "i.e", "jan", "feb", "mar", "apr", "jun", "jul",
     "aug", "sep", "sept", "oct", "nov", "dec", "approx", "est", "fig",
 )  # fmt: skip
-# An abbreviation right before a period, at a word start ("U.S." but not "bus.").
-_ABBREVIATION_AT_END = re.compile(
-    "(?i)\\b(?:"
-    + "|".join(re.escape(a) for a in sorted(_ABBREVIATIONS, key=len, reverse=True))
-    + ")\\Z"
+_CLOSERS = "[\"'”’」』)\\]]*"
+# A sentence end at a terminal mark: the run of marks, optional closers, then whitespace
+# or the end. A lone period does not end one after an abbreviation ("U.S."), after a
+# capital initial ("C.C. Wei"), or before a lower-case word ("Corp. shares"). It is only
+# tried where `str.find` saw a mark, so the lookbehinds run a few dozen times per article
+# instead of at every character.
+_NOT_ABBREVIATION = (
+    "(?i:"
+    + "".join(f"(?<!\\b{re.escape(a)}\\.)" for a in sorted(_ABBREVIATIONS, key=len, reverse=True))
+    + ")"
 )
-_LONGEST_ABBREVIATION = max(len(a) for a in _ABBREVIATIONS)
+_END = re.compile(
+    "(?:[!?…][.!?…]*|\\.[.!?…]+|"
+    + "\\."
+    + _NOT_ABBREVIATION
+    + "(?<!\\b[A-HJ-Z]\\.)(?!\\s+[a-z]))"
+    + _CLOSERS
+    + "(?=\\s|$)"
+)
 _TERMINALS = ".!?…"
-_CLOSER_CHARS = "\"'”’」』)]"
-_INITIALS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"  # not "I": "... as I." ends a sentence
-
-
-def _word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
-def _period_ends(text: str, i: int) -> bool:
-    """Whether the lone period at `i` ends a sentence: not after a common abbreviation
-    (`U.S.`, `Inc.`), a single capital initial (`C.C. Wei`), or before a lower-case word
-    (`Corp. shares`)."""
-    j = i + 1
-    n = len(text)
-    if j < n and text[j].isspace():
-        while j < n and text[j].isspace():
-            j += 1
-        if j < n and "a" <= text[j] <= "z":
-            return False
-    prev = text[i - 1] if i else ""
-    if not (prev.isascii() and prev.isalpha()):
-        return True
-    if prev in _INITIALS and (i < 2 or not _word_char(text[i - 2])):
-        return False
-    # One character more than the longest abbreviation, so that `\b` sees what precedes it.
-    return _ABBREVIATION_AT_END.search(text[max(0, i - _LONGEST_ABBREVIATION - 1) : i]) is None
+_HEADLINE_BREAK = re.compile(r"\s*(?:…+|\.{3,}|;|\s-\s|\s\|\s)\s*")
 
 
 def _terminal_positions(text: str) -> list[int]:
@@ -81,38 +68,25 @@ def _terminal_positions(text: str) -> list[int]:
     return found
 
 
-_HEADLINE_BREAK = re.compile(r"\s*(?:…+|\.{3,}|;|\s-\s|\s\|\s)\s*")
-
-
 def split_sentences(text: str) -> list[Span]:
-    """Split `text` into sentences; offsets are into `text`.
-
-    A sentence ends after a run of terminal punctuation and any closers when whitespace
-    or the end of the text follows; a lone period must also pass `_period_ends`."""
+    """Split `text` into sentences; offsets are into `text`."""
     spans: list[Span] = []
     begin = 0
-    n = len(text)
     consumed = 0
+    match = _END.match
     for i in _terminal_positions(text):
         if i < consumed:
-            continue  # inside a run already looked at ("?!", "...")
-        j = i + 1
-        while j < n and text[j] in _TERMINALS:
-            j += 1
-        consumed = j
-        k = j
-        while k < n and text[k] in _CLOSER_CHARS:
-            k += 1
-        if k < n and not text[k].isspace():
+            continue  # inside a run already taken ("?!", "...")
+        m = match(text, i)
+        if m is None:
             continue
-        if j == i + 1 and text[i] == "." and not _period_ends(text, i):
-            continue
+        k = consumed = m.end()
         # The piece ends in punctuation, so only its start can hold whitespace.
         piece = text[begin:k].lstrip()
         if piece:
             spans.append(Span(k - len(piece), k, piece))
         begin = k
-    _append(spans, text, begin, n)
+    _append(spans, text, begin, len(text))
     return spans
 
 
