@@ -57,6 +57,25 @@ def test_made_value_stays_frozen() -> None:
         hit.start = 1  # type: ignore[misc]
 
 
+@dataclass(frozen=True, slots=True)
+class _Defaults:
+    a: int
+    b: str = "b"
+    c: list[int] = field(default_factory=list)
+
+
+@pytest.mark.parametrize("args", [(1,), (1, "x"), (1, "x", [2])])
+def test_fields_left_out_take_their_defaults(args: tuple[object, ...]) -> None:
+    made: object = maker(_Defaults)(*args)
+    assert made == _Defaults(*args)  # type: ignore[arg-type]
+
+
+def test_each_made_value_gets_its_own_default_factory_value() -> None:
+    make = maker(_Defaults)
+    first, second = make(1), make(2)
+    assert first.c == [] and first.c is not second.c
+
+
 @pytest.mark.parametrize("cls", [_NoSlots, _NotFrozen, _PostInit, _Derived])
 def test_classes_it_cannot_build_get_their_own_constructor(cls: type) -> None:
     assert maker(cls) is cls

@@ -227,6 +227,12 @@ class _Scan:
     entities: tuple[str, ...]
 
 
+# One of each per article: built without the dataclass __init__ (see monitor/core/frozen.py).
+_new_scan = maker(_Scan)
+_new_facts = maker(Facts)
+_new_analysis = maker(Analysis)
+
+
 def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
     article = normalized(article)
     title, text = article.title, article.text
@@ -239,8 +245,8 @@ def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
         for target in rs.stance_targets:
             if target in by_entity:
                 stance[target] = assess(article, target, hits, rs.lexicon, rs.thresholds)
-    facts = Facts(article, title, text, by_entity, terms, stance)
-    return _Scan(article, hits, facts, entities)
+    facts = _new_facts(article, title, text, by_entity, terms, stance, {})
+    return _new_scan(article, hits, facts, entities)
 
 
 def _candidates(rs: RuleSet, facts: Facts) -> list[int]:
@@ -267,13 +273,7 @@ def analyze(rs: RuleSet, article: Article, *, with_stance: bool = True) -> Analy
         m = fire(rules[pos], s.facts)
         if m is not None:
             matches.append(m)
-    return Analysis(
-        article=s.article,
-        entities=s.entities,
-        hits=s.hits,
-        rules=tuple(matches),
-        stance=dict(s.facts.stance),
-    )
+    return _new_analysis(s.article, s.entities, s.hits, tuple(matches), dict(s.facts.stance))
 
 
 def match_only(rs: RuleSet, article: Article) -> tuple[str, ...]:
