@@ -6,8 +6,7 @@ hits and rule matches for every article. `maker(cls)` returns a function that
 takes the fields positionally and fills the slots directly: the same value
 (equal, same hash), several times faster. Classes it cannot build that way (not
 slotted, not frozen, a `__post_init__`, keyword-only fields or ones left out of
-`__init__`) get their
-own constructor back.
+`__init__`) get their own constructor back.
 """
 
 from __future__ import annotations
