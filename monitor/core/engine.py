@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 from monitor.core.errors import RuleError
 from monitor.core.frozen import maker
 from monitor.core.matcher import (
+    Accepted,
     AliasSpec,
-    Found,
+    Field,
     Matcher,
     build_matcher,
     normalize_text,
@@ -184,30 +185,28 @@ _new_hit = maker(Hit)
 
 
 def _hits(
-    found: Sequence[Found], title: str, text: str, by_entity: dict[str, list[Hit]]
-) -> tuple[Hit, ...]:
-    """Hit values with the sentence each one sits in, also grouped into `by_entity`.
-    `found` is ordered by field and position, so one forward walk over each field's
-    sentences suffices."""
-    out: list[Hit] = []
+    where: Field,
+    found: Sequence[Accepted],
+    src: str,
+    by_entity: dict[str, list[Hit]],
+    out: list[Hit],
+) -> None:
+    """Hit values of one field, with the sentence each one sits in, appended to
+    `out` and grouped into `by_entity`. `found` is ordered by position, so one
+    forward walk over the field's sentences suffices."""
+    if not found:
+        return
     add = out.append
-    current = ""
-    src = ""
-    spans: list[tuple[int, int]] = []
+    spans = sentence_spans(src) or [(0, len(src))]
+    last = len(spans) - 1
     k = 0
-    following = 0  # start of sentence k + 1 (past the end when k is the last)
-    sentence = ""
-    for where, start, end, entity, alias in found:
-        if where != current:
-            current, src = where, (title if where == "title" else text)
-            spans = sentence_spans(src) or [(0, len(src))]
-            k = 0
-            following = spans[1][0] if len(spans) > 1 else len(src) + 1
-            sentence = src[spans[0][0] : spans[0][1]]
+    following = spans[1][0] if last else len(src) + 1  # start of sentence k + 1
+    sentence = src[spans[0][0] : spans[0][1]]
+    for start, end, entity, _, alias in found:
         if following <= start:
-            while k + 1 < len(spans) and spans[k + 1][0] <= start:
+            while k < last and spans[k + 1][0] <= start:
                 k += 1
-            following = spans[k + 1][0] if k + 1 < len(spans) else len(src) + 1
+            following = spans[k + 1][0] if k < last else len(src) + 1
             sentence = src[spans[k][0] : spans[k][1]]
         hit = _new_hit(entity, alias, where, start, end, sentence)
         add(hit)
@@ -216,7 +215,6 @@ def _hits(
             by_entity[entity] = [hit]
         else:
             group.append(hit)
-    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,9 +234,12 @@ _new_analysis = maker(Analysis)
 def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
     article = normalized(article)
     title, text = article.title, article.text
-    found, terms = rs.matcher.find(title, text)
+    in_title, in_body, terms = rs.matcher.find_by_field(title, text)
     by_entity: dict[str, list[Hit]] = {}
-    hits = _hits(found, title, text, by_entity)
+    found: list[Hit] = []
+    _hits("title", in_title, title, by_entity, found)
+    _hits("body", in_body, text, by_entity, found)
+    hits = tuple(found)
     entities = tuple(sorted(by_entity))
     stance: dict[str, Stance] = {}
     if with_stance:

@@ -150,6 +150,7 @@ class AliasSpec:
 
 # A raw candidate: (start, end, entity, guard group, alias text)
 _Cand = tuple[int, int, str, int, str]
+Accepted = _Cand  # a candidate that passed every check
 _Spans = dict[str, list[tuple[int, int]]]  # entity -> exclude spans in one field
 # An accepted hit: (field, start, end, entity, alias)
 Found = tuple[Field, int, int, str, str]
@@ -170,6 +171,15 @@ class Matcher:
     def find(self, title: str, body: str) -> tuple[list[Found], dict[str, list[TermHit]]]:
         """Accepted entity hits (title first, then by position) and term hits of
         normalised `title` and `body`."""
+        in_title, in_body, terms = self.find_by_field(title, body)
+        found: list[Found] = [("title", c[0], c[1], c[2], c[4]) for c in in_title]
+        found += [("body", c[0], c[1], c[2], c[4]) for c in in_body]
+        return found, terms
+
+    def find_by_field(
+        self, title: str, body: str
+    ) -> tuple[list[Accepted], list[Accepted], dict[str, list[TermHit]]]:
+        """`find` as two lists, the title's hits and the body's, each by position."""
         terms: dict[str, list[TermHit]] = {}
         x_title: _Spans = {}
         x_body: _Spans = {}
@@ -177,15 +187,11 @@ class Matcher:
         sure_body: list[_Cand] = []
         raw_title = self._raw(title, "title", terms, x_title, sure_title)
         raw_body = self._raw(body, "body", terms, x_body, sure_body)
-        found: list[Found] = [
-            ("title", c[0], c[1], c[2], c[4])
-            for c in self._accept(raw_title, sure_title, "title", terms, x_title)
-        ]
-        found += [
-            ("body", c[0], c[1], c[2], c[4])
-            for c in self._accept(raw_body, sure_body, "body", terms, x_body)
-        ]
-        return found, terms
+        return (
+            self._accept(raw_title, sure_title, "title", terms, x_title),
+            self._accept(raw_body, sure_body, "body", terms, x_body),
+            terms,
+        )
 
     def scan(self, title: str, body: str) -> ScanResult:
         """`find` as Hit values (without sentences)."""
