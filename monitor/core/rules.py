@@ -541,20 +541,34 @@ def _check(rule: CompiledRule, f: Facts) -> tuple[list[str], str | None]:  # noq
     """The reasons of every clause that held, in order, and the reason of the first
     clause that failed (None when the rule holds). One check per clause."""
     reasons: list[str] = []
-    seen = f.seen  # looked up inline: most conditions were already worded for this article
     if rule.langs and f.article.lang not in rule.langs:
         return reasons, f"langs: {f.article.lang} not in {sorted(rule.langs)}"
     if rule.sources and not (
         f.article.source.casefold() in rule.sources or f.article.feed.casefold() in rule.sources
     ):
         return reasons, f"sources: {f.article.source or f.article.feed or '(none)'} not listed"
+    # Looked up inline: most conditions name an entity or term the article lacks, or
+    # one already worded for this article.
+    seen = f.seen
+    present = f.hits_by_entity
+    terms = f.terms
     for c in rule.all:
+        kind = c.kind
+        if (kind == "entity" and c.value not in present) or (
+            kind == "term" and c.value not in terms
+        ):
+            return reasons, f"all: {c.label} not found"
         why = seen[c.label] if c.label in seen else _holds(c, f)
         if why is None:
             return reasons, f"all: {c.label} not found"
         reasons.append("all: " + why)
     for group in rule.any:
         for c in group:
+            kind = c.kind
+            if (kind == "entity" and c.value not in present) or (
+                kind == "term" and c.value not in terms
+            ):
+                continue
             why = seen[c.label] if c.label in seen else _holds(c, f)
             if why is not None:
                 reasons.append("any: " + why)
@@ -562,6 +576,11 @@ def _check(rule: CompiledRule, f: Facts) -> tuple[list[str], str | None]:  # noq
         else:
             return reasons, "any: none of " + ", ".join(c.label for c in group) + " found"
     for c in rule.none:
+        kind = c.kind
+        if (kind == "entity" and c.value not in present) or (
+            kind == "term" and c.value not in terms
+        ):
+            continue
         why = seen[c.label] if c.label in seen else _holds(c, f)
         if why is not None:
             return reasons, "none: " + why
