@@ -54,8 +54,16 @@ class RuleSet:
     thresholds: StanceThresholds = field(default_factory=StanceThresholds)
     files: tuple[str, ...] = ()
     # `index` split by kind, keyed without the prefix: no string building per article
-    by_entity: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
-    by_term: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    by_entity: Mapping[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+    by_term: Mapping[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        split = {
+            kind: {k[2:]: v for k, v in self.index.items() if k.startswith(kind)}
+            for kind in ("e:", "t:")
+        }
+        object.__setattr__(self, "by_entity", split["e:"])  # frozen: set once, here
+        object.__setattr__(self, "by_term", split["t:"])
 
     @property
     def alias_count(self) -> int:
@@ -161,8 +169,6 @@ def build_ruleset(
         entities={e.id: e for e in entities},
         rules=tuple(rules),
         index={k: tuple(v) for k, v in index.items()},
-        by_entity={k[2:]: tuple(v) for k, v in index.items() if k.startswith("e:")},
-        by_term={k[2:]: tuple(v) for k, v in index.items() if k.startswith("t:")},
         always=tuple(always),
         stance_targets=tuple(stance_targets),
         lexicon=lexicon,
