@@ -310,9 +310,14 @@ class Matcher:
                 near = near_cache[group]
                 if near is None:
                     continue  # an avoid word is in the article
-                window = groups[group].window
-                if near and not any(s - end <= window and start - e <= window for s, e in near):
-                    continue
+                if near:
+                    # A plain loop: a generator per candidate costs more than the test.
+                    window = groups[group].window
+                    for s, e in near:
+                        if s - end <= window and start - e <= window:
+                            break
+                    else:
+                        continue  # no near word within the window
             if found is not None:
                 found.add(entity)
                 continue
