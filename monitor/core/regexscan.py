@@ -20,20 +20,33 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_sre: Any = importlib.import_module("re._parser")
-_c: Any = importlib.import_module("re._constants")
 
-_CATEGORIES = {
-    _c.CATEGORY_DIGIT: r"\d",
-    _c.CATEGORY_WORD: r"\w",
-    _c.CATEGORY_SPACE: r"\s",
-}
-_ZERO_WIDTH = (_c.AT, _c.ASSERT, _c.ASSERT_NOT)
-_REPEATS = tuple(
-    getattr(_c, name)
-    for name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
-    if hasattr(_c, name)
-)
+def _load(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # pragma: no cover - private to `re`; without it, plain search
+        return None
+
+
+# The parser behind `re` (private to it): if a later Python moves or reshapes it,
+# every pattern is simply searched plainly.
+_sre: Any = _load("re._parser")
+_c: Any = _load("re._constants")
+_CATEGORIES: dict[Any, str] = {}
+_ZERO_WIDTH: tuple[Any, ...] = ()
+_REPEATS: tuple[Any, ...] = ()
+if _sre is not None and _c is not None:
+    _CATEGORIES = {
+        _c.CATEGORY_DIGIT: r"\d",
+        _c.CATEGORY_WORD: r"\w",
+        _c.CATEGORY_SPACE: r"\s",
+    }
+    _ZERO_WIDTH = (_c.AT, _c.ASSERT, _c.ASSERT_NOT)
+    _REPEATS = tuple(
+        getattr(_c, name)
+        for name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+        if hasattr(_c, name)
+    )
 
 # (class fragments a match may start with, whether the piece can match empty),
 # or None when the piece is beyond this analysis
@@ -96,11 +109,12 @@ def _seq(items: Any) -> _First:
 def first_chars(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     """A one-class pattern matching every character a match of `pattern` can start
     with; None when that cannot be worked out or the pattern can match empty."""
+    if _sre is None or not _ZERO_WIDTH:
+        return None  # pragma: no cover - see _load
     try:
-        parsed = _sre.parse(pattern.pattern, pattern.flags)
-    except re.error:  # pragma: no cover - `pattern` compiled from the same source
-        return None
-    got = _seq(parsed)
+        got = _seq(_sre.parse(pattern.pattern, pattern.flags))
+    except (re.error, AttributeError, TypeError, ValueError):  # pragma: no cover
+        return None  # a parse tree of a shape this analysis does not know
     if got is None or got[1] or not got[0]:
         return None
     flags = pattern.flags & (re.IGNORECASE | re.ASCII | re.UNICODE)
