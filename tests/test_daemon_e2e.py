@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -58,12 +59,19 @@ async def test_a_new_story_reaches_discord_and_slack_with_stance_and_price(
         assert "DeepSeek" in slack_text and "bearish" in slack_text.lower()
         assert "NVDA" in slack_text
 
-        metrics = await desk.metrics()
-        # Every delivery is counted (a price-move alert may have gone out too).
-        sent = _metric(metrics, "monitor_alerts_total", destination="discord", outcome="sent")
-        assert sent == len(desk.discord.delivered()) >= 1
-        sent = _metric(metrics, "monitor_alerts_total", destination="slack", outcome="sent")
-        assert sent == len(desk.slack.delivered()) >= 1
+        # Every delivery is counted (a price-move alert may have gone out too); the count
+        # follows the store's confirmation, a moment after the destination answered.
+        for _ in range(40):
+            metrics = await desk.metrics()
+            counted = [
+                _metric(metrics, "monitor_alerts_total", destination=d, outcome="sent")
+                for d in ("discord", "slack")
+            ]
+            if counted == [len(desk.discord.delivered()), len(desk.slack.delivered())]:
+                break
+            await asyncio.sleep(0.05)
+        assert counted == [len(desk.discord.delivered()), len(desk.slack.delivered())]
+        assert min(counted) >= 1
         assert _metric(metrics, "monitor_items_seen_total", feed="wire") == 1
         assert _metric(metrics, "monitor_rule_matches_total", rule="deepseek-shock") == 1
         assert "monitor_publish_to_delivery_seconds_count" in metrics

@@ -23,8 +23,16 @@ from monitor.core.redact import redact
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("5m", 300.0), ("30s", 30.0), ("1h30m", 5400.0), ("2d", 172800.0), (45, 45.0),
-     ("90", 90.0), ("250ms", 0.25), (" 1h 5m ", 3900.0)],
+    [
+        ("5m", 300.0),
+        ("30s", 30.0),
+        ("1h30m", 5400.0),
+        ("2d", 172800.0),
+        (45, 45.0),
+        ("90", 90.0),
+        ("250ms", 0.25),
+        (" 1h 5m ", 3900.0),
+    ],
 )
 def test_durations_parse(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -102,7 +110,7 @@ dir = "rules"
 @pytest.mark.parametrize(
     ("toml", "needle"),
     [
-        ('[fetch]\nallow_private_network = true\n', "config.toml:2: fetch.allow_private_network"),
+        ("[fetch]\nallow_private_network = true\n", "config.toml:2: fetch.allow_private_network"),
         ('[[feeds]]\nname = "a"\nurl = "ftp://x"\n', "config.toml:3: feeds.0.url"),
         ('[[feeds]]\nname = "a"\nurl = "http://x"\ninterval = "soon"\n', "feeds.0.interval"),
         ('[[feeds]]\nname = "a"\nurl = "http://x"\ntimezone = "Mars/Base"\n', "Mars/Base"),
@@ -135,11 +143,18 @@ def test_missing_env_secret_is_a_config_error() -> None:
 def test_alert_round_trips_through_json() -> None:
     t = datetime(2025, 1, 27, 21, 0, tzinfo=UTC)
     alert = Alert(
-        kind="news", key="story:1", title="엔비디아 17% 급락", created_at=t, published=t,
-        lang="ko", rules=("deepseek-shock",), entities=("deepseek", "nvidia"),
+        kind="news",
+        key="story:1",
+        title="엔비디아 17% 급락",
+        created_at=t,
+        published=t,
+        lang="ko",
+        rules=("deepseek-shock",),
+        entities=("deepseek", "nvidia"),
         stance=(Stance("nvidia", StanceLabel.BEARISH, -0.6, 0.8, ("주가는 급락했다",)),),
         prices=(PriceContext("NVDA", 118.42, t, "yahoo", 142.62, -16.97, Session.POST),),
-        urgency=("속보",), sources=(SourceRef("yna", "연합뉴스", "t", "https://l", "ko"),),
+        urgency=("속보",),
+        sources=(SourceRef("yna", "연합뉴스", "t", "https://l", "ko"),),
     )
     again = Alert.from_dict(json.loads(json.dumps(alert.to_dict(), ensure_ascii=False)))
     assert again == alert
