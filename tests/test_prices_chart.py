@@ -97,3 +97,14 @@ def test_chart_from_the_book() -> None:
     assert decode(png)[:2] == (640, 320)
     assert render_symbol_chart(book, "AMD", now) is None
     assert len(png) < 50_000  # small enough to attach anywhere
+
+
+def test_a_steep_price_move_is_drawn_without_gaps() -> None:
+    from monitor.core.chart import _Canvas
+
+    canvas = _Canvas(40, 60, (0, 0, 0))
+    canvas.line(10, 5, 12, 50, (255, 255, 255))  # a plunge: 45 rows over 2 columns
+    w = canvas.width
+    lit = {(x, y) for y in range(60) for x in range(w) if canvas.pixels[(y * w + x) * 3] == 255}
+    assert all(any((x, y) in lit for x in range(10, 14)) for y in range(5, 51))
+    assert all(10 <= x <= 13 and 5 <= y <= 51 for x, y in lit)

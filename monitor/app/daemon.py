@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 import socket
@@ -371,6 +372,8 @@ class Daemon:
         self._followed[alert.key] = {destination}
         while len(self._followed) > 5000:
             del self._followed[next(iter(self._followed))]
+        # The job keeps the alert for up to an hour: not its chart.
+        alert = dataclasses.replace(alert, chart_png="")
         for after in self.config.prices.followups:
             self._scheduler.add_job(
                 self._job,
