@@ -333,3 +333,96 @@ async def test_a_big_feed_is_parsed_in_a_child_process_and_delivered(
     config = make_config(server, ["/big.xml"], tmp_path, backfill=True)
     [outcome] = await poll_once(config, clock)
     assert outcome.status == "ok" and len(outcome.new) == 4000
+
+
+async def test_poll_once_reports_what_a_new_feed_holds(
+    server: FeedServer, tmp_path: Path, clock: FakeClock
+) -> None:
+    from monitor.feeds.http import make_session
+
+    server.add("/a.xml", rss(2))
+    config = make_config(server, ["/a.xml"], tmp_path)
+    store = open_store(config.store.url, clock=clock, instance_id="t")
+    async with store, make_session(config.fetch) as session:
+        poller = Poller(config, store, session, clock, owner="t", report_first=True)
+        [first] = await poller.poll_all()
+        [second] = await poller.poll_all()
+    assert [a.title for a in first.new] == ["item 0", "item 1"]
+    assert second.new == ()
+
+
+async def test_a_crash_while_analysing_is_that_feeds_failure_with_backoff(
+    server: FeedServer, tmp_path: Path, clock: FakeClock
+) -> None:
+    from monitor.feeds.http import make_session
+
+    server.add("/a.xml", rss(2))
+    config = make_config(server, ["/a.xml"], tmp_path, backfill=True)
+
+    async def broken(feed: FeedConfig, articles: list[Article]) -> Any:
+        raise KeyError("a bug on one article")
+
+    store = open_store(config.store.url, clock=clock, instance_id="t")
+    async with store, make_session(config.fetch) as session:
+        poller = Poller(config, store, session, clock, on_new=broken, owner="t")
+        [outcome] = await poller.poll_due()
+        assert outcome.status == "error" and "KeyError" in (outcome.error or "")
+        state = await store.load_feed_state("a-xml")
+        assert state is not None and state.consecutive_failures == 1
+        assert "analysis failed" in (state.last_error or "")
+        assert state.next_poll_at is not None and state.next_poll_at > clock.now()
+        assert await poller.poll_due() == []  # backing off: not fetched again at once
+        assert await store.known_items("a-xml", ["item-0"]) == {}  # nothing marked seen
+    assert server.hits("/a.xml") == 1
+
+
+async def test_overlapping_rounds_never_hold_more_than_concurrency_feeds(
+    server: FeedServer, tmp_path: Path, clock: FakeClock
+) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    from monitor.feeds.http import make_session
+
+    paths = [f"/s{i}.xml" for i in range(10)]
+    in_flight, peak = 0, 0
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.3)
+        in_flight -= 1
+        return web.Response(body=rss(1), content_type="application/rss+xml")
+
+    for p in paths:
+        server.handle(p, slow)
+    config = make_config(server, paths, tmp_path)
+    config = config.model_copy(update={"fetch": config.fetch.model_copy(update={"concurrency": 4})})
+    store = open_store(config.store.url, clock=clock, instance_id="t")
+    async with store, make_session(config.fetch) as session:
+        poller = Poller(config, store, session, clock, owner="t")
+        rounds = [asyncio.create_task(poller.poll_due())]
+        leased = []
+        for _ in range(3):  # the daemon starts a round every tick, slow feeds or not
+            await asyncio.sleep(0.1)
+            rounds.append(asyncio.create_task(poller.poll_due()))
+            await asyncio.sleep(0.05)
+            leased.append(_leases_held(tmp_path / "monitor.db", "t"))
+        outcomes = [o for r in await asyncio.gather(*rounds) for o in r]
+    assert sorted(o.feed for o in outcomes) == sorted(feed_name(p) for p in paths)
+    assert peak <= 4
+    # A lease covers a poll in flight, never a queue: at most `concurrency` at a time.
+    assert max(leased) <= 4, leased
+
+
+def _leases_held(db: Path, owner: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM feed_leases WHERE owner = ? AND lease_until IS NOT NULL",
+            (owner,),
+        ).fetchone()
+    return int(row[0])

@@ -80,8 +80,13 @@ class Poller:
         on_new: OnNew | None = None,
         rng: random.Random | None = None,
         owner: str = "local",
+        report_first: bool = False,
     ) -> None:
         self._config = config
+        # `monitor poll --once` shows what a feed holds on its first fetch; the daemon
+        # records a new feed's items silently (no flood of old stories) unless backfill.
+        self._report_first = report_first
+        self._inflight = 0  # feeds leased and not yet released, across overlapping rounds
         self._store = store
         self._clock = clock
         self._on_new = on_new
@@ -116,13 +121,15 @@ class Poller:
         try:
             while True:
                 # Top up when half the slots are free: fewer claim queries than one per poll.
-                if more and len(running) <= batch // 2:
-                    want = batch - len(running)
+                # Rounds may overlap (a slow feed keeps one open): the cap is per poller.
+                if more and self._inflight <= batch // 2:
+                    want = batch - self._inflight
                     names = await self._store.claim_feeds(
                         self._owner, list(self._feeds), self._clock.now(),
                         self._config.store.lease, limit=want,
                     )  # fmt: skip
                     more = len(names) == want
+                    self._inflight += len(names)
                     states = await self._preload(names)
                     running |= {asyncio.create_task(self._poll_leased(n, states)) for n in names}
                 if not running:
@@ -138,6 +145,7 @@ class Poller:
         try:
             return await self._guarded(self._feeds[name], states)
         finally:
+            self._inflight -= 1
             try:
                 await self._store.release_feed(self._owner, name)
             except MonitorError as e:
@@ -271,7 +279,7 @@ class Poller:
         new = [a for a in articles if a.item_id not in known]
         updated = [a for a in articles if a.item_id in known and known[a.item_id] != a.content_hash]
         first = not state.initialized
-        report = [] if (first and not feed.backfill) else new
+        report = [] if (first and not feed.backfill and not self._report_first) else new
         report = [dataclasses.replace(a, seen_at=now) for a in report]
         stories: list[StoryRecord] = []
         alerts: list[NewOutboxEntry] = []
@@ -281,6 +289,10 @@ class Poller:
             except MonitorError as e:
                 # Nothing is marked seen, so these items come back on the next poll.
                 return await self._failed(feed, state, e, started)
+            except Exception as e:  # a bug on one article: back off like any failure
+                log.error("feed_analysis_crashed", feed=feed.name, exc_info=True)
+                failure = FeedParseError(redact(f"analysis failed: {type(e).__name__}: {e}"))
+                return await self._failed(feed, state, failure, started)
         items = [
             SeenItem(feed.name, a.item_id, a.content_hash, now, a.published) for a in new + updated
         ]

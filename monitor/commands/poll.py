@@ -63,7 +63,7 @@ async def _poll(config: Config, once: bool, as_json: bool) -> None:
     clock = SystemClock()
     store = open_store(config.store.url, instance_id=config.store.instance_id, clock=clock)
     async with store, make_session(config.fetch) as session:
-        poller = Poller(config, store, session, clock, owner=store.instance_id)
+        poller = Poller(config, store, session, clock, owner=store.instance_id, report_first=True)
         if once:
             async for outcome in poller.poll_each():
                 emit(outcome, as_json)
