@@ -131,3 +131,61 @@ async def test_sigterm_with_20_pending_loses_nothing_and_exits_within_grace(
         duplicated = {k for k in keys if keys.count(k) > 1}
         assert duplicated <= in_flight
         assert all(keys.count(k) <= 2 for k in keys)
+
+
+async def test_sighup_with_a_broken_rule_file_keeps_running_on_the_rules_it_had(
+    tmp_path: Path,
+) -> None:
+    import shutil
+    import socket
+
+    import aiohttp
+
+    from monitor.rulefiles import default_rules_dir
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+        "[prices]\nenabled = false\n"
+        '[[notifiers]]\nname = "console"\nkind = "console"\n'
+        f'[rules]\ndir = "rules"\nwatch = false\n'
+        f"[health]\nport = {port}\n",
+        encoding="utf-8",
+    )
+
+    async def ready() -> tuple[int, str]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/readyz") as r,
+        ):
+            return r.status, await r.text()
+
+    async def wait_ready(want: int) -> str:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                status, body = await ready()
+                if status == want:
+                    return body
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"/readyz never answered {want}")
+
+    proc = await _run(config)
+    try:
+        await wait_ready(200)
+        (rules / "rules.toml").write_text("[[rule]\nid = \n", encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        body = await wait_ready(503)  # restarted, on the old rules, saying what is wrong
+        assert "rules.toml:1" in body
+        assert proc.returncode is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=GRACE_S + 10)
+    assert proc.returncode == 0, stderr.decode()[-2000:]

@@ -36,7 +36,7 @@ from monitor.app.rulewatch import RuleWatcher
 from monitor.config import Config, FeedConfig
 from monitor.core.clock import Clock
 from monitor.core.engine import RuleSet, analyze
-from monitor.core.errors import ConfigError
+from monitor.core.errors import ConfigError, RuleError
 from monitor.core.models import Alert, Article
 from monitor.feeds.http import make_session
 from monitor.logs import get_logger
@@ -76,7 +76,10 @@ class Daemon:
         instance_id: str | None = None,
         hooks: DaemonHooks | None = None,
         notifier_overrides: Mapping[str, Notifier] | None = None,
+        fallback_rules: RuleSet | None = None,
     ) -> None:
+        # On a reload (SIGHUP) the rules in force before it; used if the files are broken.
+        self._fallback_rules = fallback_rules
         self.config = config
         self.rules_dir = rules_dir
         self.clock = clock
@@ -103,6 +106,10 @@ class Daemon:
         """Ids of the rules in force now."""
         return [r.id for r in self._rules.current.rules] if self._rules else []
 
+    def current_rules(self) -> RuleSet | None:
+        """The rule set in force (None before `run` loaded one)."""
+        return self._rules.current if self._rules else None
+
     def rule_error(self) -> str | None:
         """Why the last rule edit was refused (file:line ...), while it stays broken."""
         err = self._rules.last_error if self._rules else None
@@ -113,7 +120,15 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
         # Fails loudly before anything starts; destinations must name configured notifiers.
-        ruleset = load_ruleset(self.rules_dir, cfg.rules, [n.name for n in cfg.notifiers])
+        # On a reload, broken rule files keep the rules that were in force.
+        rules_error: RuleError | None = None
+        try:
+            ruleset = load_ruleset(self.rules_dir, cfg.rules, [n.name for n in cfg.notifiers])
+        except RuleError as e:
+            if self._fallback_rules is None:
+                raise
+            log.error("rules_invalid_on_reload", error=str(e), kept="previous rules")
+            ruleset, rules_error = self._fallback_rules, e
         async with AsyncExitStack() as stack:
             store = open_store(cfg.store.url, instance_id=self.instance_id, clock=self.clock)
             await store.open()
@@ -139,6 +154,7 @@ class Daemon:
                 notifiers=list(notifiers),
                 on_reload=self._on_reload,
             )
+            self._rules.last_error = rules_error
             self._prices = PriceTracker(cfg.prices, http, self.clock, self.environ, self.metrics)
             await self._prices.start()
             stack.push_async_callback(self._prices.aclose)

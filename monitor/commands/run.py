@@ -17,6 +17,7 @@ from typing import Any
 from monitor.app.daemon import Daemon
 from monitor.clock import SystemClock
 from monitor.config import Config, load_config
+from monitor.core.engine import RuleSet
 from monitor.core.errors import ConfigError, MonitorError
 from monitor.logs import get_logger
 from monitor.rulefiles import default_rules_dir
@@ -54,6 +55,7 @@ class _Signals:
         self.reload = False
 
     def on_stop(self) -> None:
+        self.reload = False  # a stop during a reload's drain is a stop
         self.stop.set()
 
     def on_hup(self) -> None:
@@ -68,13 +70,24 @@ class _Signals:
 
 async def _serve(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
+    good: Config | None = None  # the config the daemon last ran on, once it ran
+    rules: RuleSet | None = None
     loop = asyncio.get_running_loop()
     while True:
         signals = _Signals()
         signals.install(loop)
         rules_dir = resolve_rules_dir(cfg, args.config, args.rules)
-        daemon = Daemon(cfg, rules_dir=rules_dir, clock=SystemClock())
-        await daemon.run(signals.stop)
+        daemon = Daemon(cfg, rules_dir=rules_dir, clock=SystemClock(), fallback_rules=rules)
+        try:
+            await daemon.run(signals.stop)
+        except ConfigError as e:
+            if good is None:
+                raise  # the first start fails loudly
+            # A reload that cannot start (an unreadable url_file, say): back to what ran.
+            log.error("config_reload_failed", error=str(e), kept="previous config")
+            cfg, good = good, None
+            continue
+        good, rules = cfg, daemon.current_rules() or rules
         if not signals.reload:
             return 0
         try:
