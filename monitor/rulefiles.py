@@ -31,16 +31,24 @@ def default_rules_dir() -> Path:
     return Path(__file__).resolve().parent / "defaults" / "rules"
 
 
-def resolve_rules_dir(configured: str | Path | None, base: Path | None = None) -> Path:
-    """The directory to load: `configured` (relative to `base`) if it exists; the
-    bundled pack when nothing was configured or the default `rules` is absent."""
-    if configured is None:
-        local = (base or Path.cwd()) / "rules"
-        return local if local.is_dir() else default_rules_dir()
-    path = Path(configured)
-    if not path.is_absolute() and base is not None:
-        path = base / path
-    if not path.exists() and str(configured) == RulesConfig().dir:
+def resolve_rules_dir(
+    configured: str | Path | None,
+    config_path: str | Path | None = None,
+    override: str | Path | None = None,
+) -> Path:
+    """The rule directory every command uses: `override` (`--rules`) as given; else
+    `configured` (`[rules] dir`) beside the config file, then in the working directory;
+    the bundled pack when nothing was configured or the default `rules` is absent."""
+    if override:
+        return Path(override)
+    path = Path(configured) if configured else Path(RulesConfig().dir)
+    if not path.is_absolute() and config_path is not None:
+        beside = Path(config_path).resolve().parent / path
+        if beside.is_dir():
+            return beside
+    if path.is_dir():
+        return path
+    if configured is None or str(configured) == RulesConfig().dir:
         return default_rules_dir()
     return path
 

@@ -57,3 +57,19 @@ def test_a_broken_rule_edit_is_named_by_check(tmp_path: Path) -> None:
     assert proc.returncode == 1
     out = proc.stdout + proc.stderr
     assert "rules.toml:6" in out and "'x'" in out and "nvidiaa" in out
+
+
+def test_check_reads_the_rules_beside_the_config_like_run_does(tmp_path: Path) -> None:
+    (tmp_path / "cfg" / "rules").mkdir(parents=True)
+    (tmp_path / "cfg" / "rules" / "rules.toml").write_text("[[rule]\n", encoding="utf-8")
+    (tmp_path / "cfg" / "config.toml").write_text('[rules]\ndir = "rules"\n', encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "check", "--config", "cfg/config.toml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert "cfg/rules/rules.toml:1" in proc.stdout + proc.stderr

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         print(redact(str(e)), file=sys.stderr)
         failed = True
         config = default_config()
-    directory = resolve_rules_dir(args.rules or config.rules.dir)
+    directory = resolve_rules_dir(config.rules.dir, args.config, args.rules)
     names = [n.name for n in config.notifiers] if args.config else None
     try:
         rs = load_ruleset(directory, config.rules, notifiers=names)

@@ -23,7 +23,6 @@ from aiohttp import web
 from monitor.app.daemon import Daemon, DaemonHooks
 from monitor.app.poll import FeedOutcome
 from monitor.clock import OffsetClock
-from monitor.commands.run import resolve_rules_dir
 from monitor.config import (
     Config,
     FeedConfig,
@@ -36,6 +35,7 @@ from monitor.config import (
 )
 from monitor.demo.feed_server import DemoFeedServer
 from monitor.demo.price_server import make_yahoo_app, nvda_2025_01_27
+from monitor.rulefiles import resolve_rules_dir
 
 # A minute before the close in New York on the day of the selloff: NVDA prints 118.42,
 # -16.97% on the day, and the stories of the afternoon are out.
@@ -121,7 +121,7 @@ async def _demo(args: argparse.Namespace) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="monitor-demo-") as tmp:
             cfg = demo_config(base, Path(tmp))
-            rules_dir = resolve_rules_dir(cfg, None, args.rules)
+            rules_dir = resolve_rules_dir(None, None, args.rules)
             daemon = Daemon(
                 cfg,
                 rules_dir=rules_dir,

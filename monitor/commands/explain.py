@@ -272,8 +272,7 @@ def run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
     config = load_config(args.config) if args.config else None
-    configured = args.rules or (config.rules.dir if config else None)
-    directory = resolve_rules_dir(configured)
+    directory = resolve_rules_dir(config.rules.dir if config else None, args.config, args.rules)
     rs = load_ruleset(directory, config.rules if config else None)
     problems: list[str] = []
     out = sys.stdout

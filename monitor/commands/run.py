@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from monitor.app.daemon import Daemon
@@ -20,7 +19,7 @@ from monitor.config import Config, load_config
 from monitor.core.engine import RuleSet
 from monitor.core.errors import ConfigError, MonitorError
 from monitor.logs import get_logger
-from monitor.rulefiles import default_rules_dir
+from monitor.rulefiles import resolve_rules_dir
 
 log = get_logger(__name__)
 
@@ -30,21 +29,6 @@ def register(sub: Any) -> None:
     p.add_argument("--config", help="config file (default: embedded defaults)")
     p.add_argument("--rules", help="rules directory (overrides [rules] dir)")
     p.set_defaults(func=run)
-
-
-def resolve_rules_dir(cfg: Config, config_path: str | None, override: str | None) -> Path:
-    """`--rules`, else `[rules] dir` relative to the config file, else to the working
-    directory; the rules bundled with the package when none of those exists."""
-    if override:
-        return Path(override)
-    d = Path(cfg.rules.dir)
-    if not d.is_absolute() and config_path is not None:
-        beside = Path(config_path).resolve().parent / d
-        if beside.is_dir():
-            return beside
-    if d.is_dir():
-        return d
-    return default_rules_dir()
 
 
 class _Signals:
@@ -76,7 +60,7 @@ async def _serve(args: argparse.Namespace) -> int:
     while True:
         signals = _Signals()
         signals.install(loop)
-        rules_dir = resolve_rules_dir(cfg, args.config, args.rules)
+        rules_dir = resolve_rules_dir(cfg.rules.dir, args.config, args.rules)
         daemon = Daemon(cfg, rules_dir=rules_dir, clock=SystemClock(), fallback_rules=rules)
         try:
             await daemon.run(signals.stop)
