@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.core.errors import ConfigError
+from monitor.core.errors import MonitorError
+from monitor.core.redact import redact
 from monitor.logs import setup_logging
 
 COMMANDS = ("run", "demo", "check", "poll", "feeds", "explain", "outbox", "health")
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level",
         default=None,
-        help="DEBUG, INFO, WARNING or ERROR (default: INFO for run, WARNING for the rest)",
+        help="DEBUG, INFO, WARNING or ERROR (default: INFO for run, WARNING for demo, "
+        "ERROR for the one-shot commands, whose own output says what failed)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
@@ -38,12 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = args.log_level or ("INFO" if args.command == "run" else "WARNING")
+    default = {"run": "INFO", "demo": "WARNING"}.get(args.command, "ERROR")
+    level = args.log_level or default
     setup_logging(args.log_format, level)
     try:
         code: int = args.func(args)
-    except ConfigError as e:
-        print(f"monitor: {e}", file=sys.stderr)
+    except MonitorError as e:  # a config error, an unreachable store ...: said, not a traceback
+        print(f"monitor {args.command}: {redact(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -369,7 +369,10 @@ class Daemon:
         self.metrics.alerts.inc(destination=destination, outcome=outcome)
         if outcome != "sent":
             return
-        if latency_s is not None:
+        # Publish (or, for alerts with no story, enqueue) to delivery, as the metric says.
+        if alert.published is not None:
+            latency_s = (self.clock.now() - alert.published).total_seconds()
+        if latency_s is not None and latency_s >= 0:
             self.metrics.delivery_latency.observe(latency_s, destination=destination)
         if self.hooks.on_delivered:
             self.hooks.on_delivered(destination, alert.title)
