@@ -45,7 +45,7 @@ class _Model(BaseModel):
 
 
 class StoreConfig(_Model):
-    url: str = "sqlite:///data/monitor.db"
+    url: str = Field(default="sqlite:///data/monitor.db", repr=False)  # may hold a password
     instance_id: str | None = None  # defaults to host:pid; names leases in PostgreSQL
     lease: Duration = 120.0
     retention: Duration = 30 * 86400.0

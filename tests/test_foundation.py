@@ -158,3 +158,9 @@ def test_alert_round_trips_through_json() -> None:
     )
     again = Alert.from_dict(json.loads(json.dumps(alert.to_dict(), ensure_ascii=False)))
     assert again == alert
+
+
+def test_a_database_password_is_not_in_the_config_repr() -> None:
+    cfg = parse_config('[store]\nurl = "postgresql://desk:hunter2@db/monitor"\n')
+    assert "hunter2" not in repr(cfg)
+    assert cfg.store.url.endswith("@db/monitor")
