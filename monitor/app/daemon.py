@@ -391,8 +391,10 @@ class Daemon:
         self._followed[alert.key] = {destination}
         while len(self._followed) > 5000:
             del self._followed[next(iter(self._followed))]
-        # The job keeps the alert for up to an hour: not its chart.
-        alert = dataclasses.replace(alert, chart_png="")
+        # The job keeps the alert for up to an hour: only what a follow-up shows.
+        alert = dataclasses.replace(
+            alert, chart_png="", summary="", stance=(), sources=(), children=()
+        )
         for after in self.config.prices.followups:
             self._scheduler.add_job(
                 self._job,
