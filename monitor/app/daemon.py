@@ -75,7 +75,6 @@ class Daemon:
         environ: Mapping[str, str] | None = None,
         instance_id: str | None = None,
         hooks: DaemonHooks | None = None,
-        notifier_overrides: Mapping[str, Notifier] | None = None,
         fallback_rules: RuleSet | None = None,
     ) -> None:
         # On a reload (SIGHUP) the rules in force before it; used if the files are broken.
@@ -87,7 +86,6 @@ class Daemon:
         self.instance_id = instance_id or config.store.instance_id or default_instance_id()
         self.hooks = hooks or DaemonHooks()
         self.metrics = Metrics()
-        self._notifier_overrides = dict(notifier_overrides or {})
         self._jobs: set[asyncio.Task[Any]] = set()
         self._intake_open = True
         self.health_port: int | None = None
@@ -425,9 +423,6 @@ class Daemon:
     def _make_notifiers(self, http: aiohttp.ClientSession) -> dict[str, Notifier]:
         out: dict[str, Notifier] = {}
         for n in self.config.notifiers:
-            if n.name in self._notifier_overrides:
-                out[n.name] = self._notifier_overrides[n.name]
-                continue
             url = n.resolve_url(self.environ)
             out[n.name] = make_notifier(n, http, url, environ=self.environ)
         if not out:
