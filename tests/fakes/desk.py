@@ -38,6 +38,7 @@ from monitor.demo.price_server import make_yahoo_app, nvda_2025_01_27
 from monitor.rulefiles import default_rules_dir
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.feed_server import FeedServer
+from tests.fakes.loopback import serve
 from tests.fakes.slack_server import FakeSlack
 
 # 15:45 New York time on 2025-01-27: NVDA trades near its low, -17% on the day.
@@ -152,13 +153,8 @@ class Desk:
         await self.feeds.__aenter__()
         await self.discord.__aenter__()
         await self.slack.__aenter__()
-        self._yahoo_runner = web.AppRunner(
-            make_yahoo_app([nvda_2025_01_27()], self.clock), access_log=None
-        )
-        await self._yahoo_runner.setup()
-        site = web.TCPSite(self._yahoo_runner, "127.0.0.1", 0)
-        await site.start()
-        self.yahoo_url = f"http://127.0.0.1:{self._yahoo_runner.addresses[0][1]}"
+        self._yahoo_runner, port = await serve(make_yahoo_app([nvda_2025_01_27()], self.clock))
+        self.yahoo_url = f"http://127.0.0.1:{port}"
         self.daemon = Daemon(
             self.config(), rules_dir=self.rules_dir, clock=self.clock, environ={}, instance_id="t"
         )

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import serve
+
 LIMITS = {
     "title": 256,
     "description": 4096,
@@ -162,11 +164,7 @@ class FakeDiscord:
         for prefix in ("/api", "/api/v10", "/api/v9"):
             app.router.add_post(prefix + "/webhooks/{wid}/{token}", self._execute)
             app.router.add_patch(prefix + "/webhooks/{wid}/{token}/messages/{mid}", self._edit)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

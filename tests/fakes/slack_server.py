@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.discord_server import Received
+from tests.fakes.loopback import serve
 
 
 @dataclass
@@ -77,11 +78,7 @@ class FakeSlack:
     async def __aenter__(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/services/{team}/{bot}/{secret}", self._post)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
