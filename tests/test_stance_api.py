@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.core.models import Article, Hit, StanceLabel
-from monitor.core.stance import Lexicon, StanceThresholds, assess, assess_detailed
+from monitor.core.stance import Lexicon, StanceThresholds, assess, assess_all, assess_detailed
 from tests.fakes.entity_hits import find_hits
 from tests.test_stance_cases import load_bundled_lexicon
 
@@ -78,9 +78,11 @@ def test_each_target_is_judged_on_its_own_mentions(lexicon: Lexicon) -> None:
     hits = find_hits(a)
     assert assess(a, "sk_hynix", hits, lexicon).label == StanceLabel.BEARISH
     assert assess(a, "nvidia", hits, lexicon).label == StanceLabel.BULLISH
-    # the same answers whichever target is asked first (the shared analysis is cached)
-    lexicon.cache.entries.clear()
-    assert assess(a, "nvidia", hits, lexicon).label == StanceLabel.BULLISH
+    # judged together (one shared analysis), each target gets the same answer
+    together = assess_all(a, ["nvidia", "sk_hynix", "tsmc"], hits, lexicon)
+    assert together["nvidia"] == assess_detailed(a, "nvidia", hits, lexicon)
+    assert together["sk_hynix"] == assess_detailed(a, "sk_hynix", hits, lexicon)
+    assert together["tsmc"].stance.label == StanceLabel.NEUTRAL  # not named: no evidence
 
 
 def test_negated_cues_are_reported_as_such(lexicon: Lexicon) -> None:

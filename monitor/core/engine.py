@@ -35,7 +35,7 @@ from monitor.core.rules import (
     evaluate,
     fire,
 )
-from monitor.core.stance import Lexicon, StanceThresholds, assess
+from monitor.core.stance import Lexicon, StanceThresholds, assess_all
 
 BROKEN_ENTITY = "entity failed validation"
 
@@ -249,9 +249,10 @@ def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
     entities = tuple(sorted(by_entity))
     stance: dict[str, Stance] = {}
     if with_stance:
-        for target in rs.stance_targets:
-            if target in by_entity:
-                stance[target] = assess(article, target, hits, rs.lexicon, rs.thresholds)
+        targets = [t for t in rs.stance_targets if t in by_entity]
+        if targets:
+            reports = assess_all(article, targets, hits, rs.lexicon, rs.thresholds)
+            stance = {t: r.stance for t, r in reports.items()}
     facts = _new_facts(article, title, text, by_entity, terms, stance, {})
     return _new_scan(article, hits, facts, entities)
 

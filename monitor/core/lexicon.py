@@ -23,8 +23,8 @@ Term syntax:
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import ahocorasick_rs
@@ -512,22 +512,6 @@ class TermMatch(NamedTuple):
     start: int
     end: int
     groups: tuple[int, ...]
-
-
-@dataclass(slots=True)
-class ScanCache:
-    """A small memo so that several targets of one article share one scan."""
-
-    entries: dict[Hashable, Any] = field(default_factory=dict)
-    limit: int = 32
-
-    def get(self, key: Hashable) -> Any:
-        return self.entries.get(key)
-
-    def put(self, key: Hashable, value: Any) -> None:
-        if len(self.entries) >= self.limit:
-            self.entries.clear()
-        self.entries[key] = value
 
 
 def _latin(ch: str) -> bool:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
@@ -43,7 +43,6 @@ from monitor.core.lexicon import (
     TARGET_GROUP,
     CompiledLanguage,
     EntityRoles,
-    ScanCache,
     TermMatch,
     Weights,
     compile_language,
@@ -63,18 +62,47 @@ class StanceThresholds:
     mixed_min_each: float = 0.25  # with a debate marker: the weaker side's share of evidence
 
 
+# What an entity mention is to a target: the target itself (or one of its products),
+# a driver of its demand (a hyperscaler), or another company.
+_TARGET, _DRIVER, _COMPANY = 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class _RoleIndex:
+    """The entity roles as the per-target step reads them."""
+
+    base: Mapping[str, int]  # entity -> _DRIVER or _COMPANY, unless it is the target's own
+    products: Mapping[str, str]  # product id -> maker id
+    known: frozenset[str]  # entities whose mentions can be someone's news
+    owned: dict[str, frozenset[str]]  # memo: target -> the target and its products
+
+    @classmethod
+    def of(cls, roles: EntityRoles) -> _RoleIndex:
+        base = dict.fromkeys((*roles.companies, *roles.products), _COMPANY)
+        base.update(dict.fromkeys(roles.drivers, _DRIVER))
+        known = frozenset((*roles.products, *roles.drivers, *roles.companies))
+        return cls(base, dict(roles.products), known, {})
+
+    def own(self, target: str) -> frozenset[str]:
+        """`target` and the products it makes: mentions that are the target's news."""
+        found = self.owned.get(target)
+        if found is None:
+            found = frozenset((target, *(p for p, m in self.products.items() if m == target)))
+            self.owned[target] = found
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class Lexicon:
-    """Compiled cue lexicon: one matcher per language plus the shared weights.
-
-    `cache` memoises the target-independent analysis of the last few articles so
-    that the targets of one article share it; it is not part of the value.
-    """
+    """Compiled cue lexicon: one matcher per language plus the shared weights."""
 
     languages: Mapping[str, CompiledLanguage] = field(default_factory=dict)
     weights: Weights = field(default_factory=Weights)
     roles: EntityRoles = field(default_factory=EntityRoles)
-    cache: ScanCache = field(default_factory=ScanCache, compare=False, repr=False)
+    index: _RoleIndex = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", _RoleIndex.of(self.roles))
 
 
 def compile_lexicon(docs: Mapping[str, Mapping[str, Any]]) -> Lexicon:
@@ -227,21 +255,9 @@ def _sentence_index(t: _Text, pos: int) -> int:
 # cues found once per article; only "whose news is it" depends on the target
 
 
-_TARGET, _DRIVER, _COMPANY = 1, 2, 3
 _KIND_NAME = {_TARGET: TARGET_GROUP, _DRIVER: DRIVER_GROUP, _COMPANY: COMPANY_GROUP}
 _MENTION = MENTION_GROUP
 _MENTION_GROUPS = (MENTION_GROUP,)
-
-
-def _mention_kind(entity: str, target: str, roles: EntityRoles) -> int | None:
-    maker = roles.products.get(entity)
-    if entity == target or maker == target:
-        return _TARGET
-    if entity in roles.drivers:
-        return _DRIVER
-    if maker is not None or entity in roles.companies:
-        return _COMPANY
-    return None
 
 
 def _locate(hit: Hit, text: str) -> tuple[int, int] | None:
@@ -299,7 +315,7 @@ class _Record(NamedTuple):
     subject_kinds: frozenset[str]  # @target / @company / @driver: what an entity subject may be
     owner: str | None  # a share-price subject: the entity named just before it
     clause_entities: frozenset[str]
-    clause_actors: frozenset[int]
+    clause_kinds: frozenset[int]  # roles of the clause's entities and actor names
     sentence_entities: frozenset[str]
     negated: bool
     refuted: bool
@@ -309,7 +325,7 @@ class _Record(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class _Analysis:
-    """The target-independent analysis of one article (cached across targets)."""
+    """The target-independent analysis of one article (shared by its targets)."""
 
     scanned: _Scanned
     records: tuple[_Record, ...]
@@ -328,6 +344,7 @@ class _Context:
     text: _Text
     mentions: _Mentions
     modifier: float  # article-wide: explainers and supplier stories weigh less
+    roles: Mapping[str, int]  # entity -> _DRIVER / _COMPANY (`_RoleIndex.base`)
     sentence_groups: dict[int, set[int]] = field(default_factory=dict)  # memo per sentence
     sentence_entities: dict[int, frozenset[str]] = field(default_factory=dict)  # memo
 
@@ -569,6 +586,8 @@ def _clause_records(
     modifier = _clause_modifier(ctx, marks, start, sentence)
     refuted, background_from, actors = marks.refute, marks.background_from, marks.actors
     clause_entities = frozenset(m.entity for m in ctx.mentions.between(start, end))
+    roles = ctx.roles
+    clause_kinds = actors.union(roles[e] for e in clause_entities if e in roles)
     sentence_entities = ctx.sentence_entities.get(sentence.start)
     if sentence_entities is None:
         sentence_entities = frozenset(
@@ -599,7 +618,7 @@ def _clause_records(
             subject_kinds,
             owner,
             clause_entities,
-            actors,
+            clause_kinds,
             sentence_entities,
             negated,
             refuted,
@@ -710,23 +729,15 @@ def _debate(scanned: _Scanned, w: Weights, title: set[int]) -> float:
     return score
 
 
-def _known_entities(roles: EntityRoles, target: str) -> frozenset[str]:
-    return frozenset((*roles.products, *roles.drivers, *roles.companies, target))
-
-
 def _analyse(
-    article: Article, lang: CompiledLanguage, lexicon: Lexicon, hits: Sequence[Hit], target: str
+    article: Article,
+    lang: CompiledLanguage,
+    lexicon: Lexicon,
+    hits: Sequence[Hit],
+    known: frozenset[str],
 ) -> _Analysis:
-    known = _known_entities(lexicon.roles, target)
-    key = (
-        lang.lang,
-        article.title,
-        article.text,
-        tuple((h.entity, h.field, h.start, h.end) for h in hits if h.entity in known),
-    )
-    cached = lexicon.cache.get(key)
-    if isinstance(cached, _Analysis):
-        return cached
+    """Everything that does not depend on the target; `known` are the entities whose
+    mentions count (the lexicon's roles plus the target)."""
     scanned = _scan_article(article, lang)
     w = lexicon.weights
     mk = lang.marker_ids
@@ -737,8 +748,13 @@ def _analyse(
         if mk[marker] in title_groups:
             modifier *= weight
     records: list[_Record] = []
-    _text_records(_Context(lang, w, "title", scanned.title, mentions["title"], modifier), records)
-    _text_records(_Context(lang, w, "body", scanned.body, mentions["body"], modifier), records)
+    roles = lexicon.index.base
+    _text_records(
+        _Context(lang, w, "title", scanned.title, mentions["title"], modifier, roles), records
+    )
+    _text_records(
+        _Context(lang, w, "body", scanned.body, mentions["body"], modifier, roles), records
+    )
     body = scanned.body
     first_end = body.sentences[0].end if body.sentences else 0
     title_entities = frozenset(m.entity for m in mentions["title"].items)
@@ -747,7 +763,7 @@ def _analyse(
         first_sentence.update(dict.fromkeys(title_entities, scanned.title.sentences[0].text))
     for m in mentions["body"].items:
         first_sentence.setdefault(m.entity, body.sentences[_sentence_index(body, m.start)].text)
-    analysis = _Analysis(
+    return _Analysis(
         scanned=scanned,
         records=tuple(records),
         debate=_debate(scanned, w, title_groups),
@@ -758,8 +774,6 @@ def _analyse(
         | frozenset(m.entity for m in mentions["body"].between(0, first_end)),
         first_sentence=first_sentence,
     )
-    lexicon.cache.put(key, analysis)
-    return analysis
 
 
 # ---------------------------------------------------------------------------
@@ -776,36 +790,33 @@ class _Tally:
     cues: list[Cue] = field(default_factory=list)
 
 
-def _about(
-    r: _Record,
-    kind: Mapping[str, int | None],
-    products: Mapping[str, str],
-    w: Weights,
-    target_leads: bool,
-) -> float:
-    """How much a cue is about the target (1.0) rather than someone else."""
+def _about(r: _Record, own: frozenset[str], index: _RoleIndex, w: Weights, leads: bool) -> float:
+    """How much a cue is about the target (1.0) rather than someone else; `own` is the
+    target and its products, `leads` whether the target is named in the lead."""
     if r.scope == "price":
-        if r.subject_entity is not None:
-            k = kind[r.subject_entity]
+        subject = r.subject_entity
+        if subject is not None:
             # A product has no share price: "Blackwell costs rise" is no stock move.
-            if k is None or _KIND_NAME[k] not in r.subject_kinds or r.subject_entity in products:
+            if subject in index.products:
+                return 0.0
+            k = _TARGET if subject in own else index.base.get(subject)
+            if k is None or _KIND_NAME[k] not in r.subject_kinds:
                 return 0.0
             return 1.0 if k == _TARGET else w.other_company_price
         if r.subject_actor:
             return w.other_company_price
         if r.owner is not None:
-            return 1.0 if kind[r.owner] == _TARGET else w.other_company_price
-    kinds = {kind[e] for e in r.clause_entities} | r.clause_actors
-    kinds.discard(None)
-    if _TARGET in kinds:
+            return 1.0 if r.owner in own else w.other_company_price
+    if not own.isdisjoint(r.clause_entities):
         return 1.0
+    kinds = r.clause_kinds  # the clause names no one of the target's own
     if r.scope == "any" or (r.scope == "driver" and (_DRIVER in kinds or not kinds)):
         return 1.0
     if kinds:  # only other companies
         return w.other_company_price if r.scope == "price" else w.other_company
-    if any(kind[e] == _TARGET for e in r.sentence_entities):
+    if not own.isdisjoint(r.sentence_entities):
         return 1.0
-    return w.implicit if target_leads else w.implicit_elsewhere
+    return w.implicit if leads else w.implicit_elsewhere
 
 
 _DEBATE_DISCOUNT = 0.6
@@ -894,24 +905,17 @@ def _evidence(
     return tuple(chosen)
 
 
-def assess_detailed(
-    article: Article,
-    target: str,
-    hits: Sequence[Hit],
-    lexicon: Lexicon,
-    thresholds: StanceThresholds = StanceThresholds(),
+def _judge(
+    analysis: _Analysis, target: str, lexicon: Lexicon, thresholds: StanceThresholds
 ) -> StanceReport:
-    """`assess` plus the weighed cues behind it."""
-    lang = _choose_language(article, lexicon)
-    if lang is None:
-        return StanceReport(Stance(target=target, label=StanceLabel.NEUTRAL, score=0.0), (), 0.0)
-    analysis = _analyse(article, lang, lexicon, hits, target)
-    w = lexicon.weights
-    kind = {e: _mention_kind(e, target, lexicon.roles) for e in analysis.first_sentence}
-    target_leads = any(kind[e] == _TARGET for e in analysis.lead_entities)
+    """The target-dependent step: whose news each cue is, then the label."""
+    w, index = lexicon.weights, lexicon.index
+    own = index.own(target)
+    leads = not own.isdisjoint(analysis.lead_entities)
     tally = _Tally()
+    cues = tally.cues
     for r in analysis.records:
-        value = r.base * _about(r, kind, lexicon.roles.products, w, target_leads)
+        value = r.base * _about(r, own, index, w, leads)
         if value == 0.0:
             continue
         if r.scope == "price" and abs(value) >= abs(r.base):
@@ -924,20 +928,60 @@ def assess_detailed(
             tally.neg -= value
             if r.background:
                 tally.context_neg -= value
-        tally.cues.append(Cue(r.cue_id, r.field, r.sentence, value, r.negated, r.refuted))
+        cues.append(Cue(r.cue_id, r.field, r.sentence, value, r.negated, r.refuted))
     label, score, confidence = _label(tally, analysis.debate, thresholds, w)
-    named = [e for e in kind if kind[e] == _TARGET]
-    fallback = analysis.first_sentence.get(target) or next(
-        (analysis.first_sentence[e] for e in named), ""
-    )
+    first = analysis.first_sentence
+    fallback = first.get(target) or next((first[e] for e in first if e in own), "")
     stance = Stance(
         target=target,
         label=label,
         score=max(-1.0, min(1.0, score)),
         confidence=max(0.0, min(1.0, confidence)),
-        evidence=_evidence(label, tally.cues, analysis.scanned, analysis.debate_in_title, fallback),
+        evidence=_evidence(label, cues, analysis.scanned, analysis.debate_in_title, fallback),
     )
-    return StanceReport(stance, tuple(tally.cues), analysis.debate)
+    return StanceReport(stance, tuple(cues), analysis.debate)
+
+
+def assess_all(
+    article: Article,
+    targets: Iterable[str],
+    hits: Sequence[Hit],
+    lexicon: Lexicon,
+    thresholds: StanceThresholds = StanceThresholds(),
+) -> dict[str, StanceReport]:
+    """The stance of `article` toward each of `targets`, with the cues behind it.
+
+    The analysis that does not depend on the target is done once for all of them
+    (once more for a target that the lexicon's roles do not name)."""
+    lang = _choose_language(article, lexicon)
+    out: dict[str, StanceReport] = {}
+    shared: _Analysis | None = None
+    known = lexicon.index.known
+    for target in targets:
+        if lang is None:
+            out[target] = StanceReport(
+                Stance(target=target, label=StanceLabel.NEUTRAL, score=0.0), (), 0.0
+            )
+            continue
+        if target in known:
+            if shared is None:
+                shared = _analyse(article, lang, lexicon, hits, known)
+            analysis = shared
+        else:
+            analysis = _analyse(article, lang, lexicon, hits, known | {target})
+        out[target] = _judge(analysis, target, lexicon, thresholds)
+    return out
+
+
+def assess_detailed(
+    article: Article,
+    target: str,
+    hits: Sequence[Hit],
+    lexicon: Lexicon,
+    thresholds: StanceThresholds = StanceThresholds(),
+) -> StanceReport:
+    """`assess` plus the weighed cues behind it."""
+    return assess_all(article, (target,), hits, lexicon, thresholds)[target]
 
 
 def assess(
