@@ -80,9 +80,9 @@ def test_each_target_is_judged_on_its_own_mentions(lexicon: Lexicon) -> None:
     assert assess(a, "nvidia", hits, lexicon).label == StanceLabel.BULLISH
     # judged together (one shared analysis), each target gets the same answer
     together = assess_all(a, ["nvidia", "sk_hynix", "tsmc"], hits, lexicon)
-    assert together["nvidia"] == assess_detailed(a, "nvidia", hits, lexicon)
-    assert together["sk_hynix"] == assess_detailed(a, "sk_hynix", hits, lexicon)
-    assert together["tsmc"].stance.label == StanceLabel.NEUTRAL  # not named: no evidence
+    assert together["nvidia"] == assess(a, "nvidia", hits, lexicon)
+    assert together["sk_hynix"] == assess(a, "sk_hynix", hits, lexicon)
+    assert together["tsmc"].label == StanceLabel.NEUTRAL  # not named: no evidence
 
 
 def test_negated_cues_are_reported_as_such(lexicon: Lexicon) -> None:

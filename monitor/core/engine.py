@@ -251,8 +251,7 @@ def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
     if with_stance:
         targets = [t for t in rs.stance_targets if t in by_entity]
         if targets:
-            reports = assess_all(article, targets, hits, rs.lexicon, rs.thresholds)
-            stance = {t: r.stance for t, r in reports.items()}
+            stance = assess_all(article, targets, hits, rs.lexicon, rs.thresholds)
     facts = _new_facts(article, title, text, by_entity, terms, stance, {})
     return _new_scan(article, hits, facts, entities)
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
 from monitor.core.errors import RuleError
+from monitor.core.frozen import maker
 from monitor.core.lexicon import (
     COMPANY_GROUP,
     DRIVER_GROUP,
@@ -787,7 +788,6 @@ class _Tally:
     price: float = 0.0  # signed sum of the target's own share-price moves
     context_pos: float = 0.0  # of pos and neg: background cues (earlier events)
     context_neg: float = 0.0
-    cues: list[Cue] = field(default_factory=list)
 
 
 def _about(r: _Record, own: frozenset[str], index: _RoleIndex, w: Weights, leads: bool) -> float:
@@ -871,15 +871,19 @@ def _label(
 
 
 def _evidence(
-    label: StanceLabel, cues: list[Cue], scanned: _Scanned, debate_in_title: bool, fallback: str
+    label: StanceLabel,
+    per: dict[tuple[str, int], float],
+    scanned: _Scanned,
+    debate_in_title: bool,
+    fallback: str,
 ) -> tuple[str, ...]:
+    """One to three sentences behind `label`; `per` sums the cues of each (field,
+    sentence) in the order they were first seen."""
+
     def text(key: tuple[str, int]) -> str:
         t = scanned.title if key[0] == "title" else scanned.body
         return t.sentences[key[1]].text
 
-    per: dict[tuple[str, int], float] = {}
-    for c in cues:
-        per[(c.field, c.sentence)] = per.get((c.field, c.sentence), 0.0) + c.value
     chosen: list[str] = []
 
     def add(s: str) -> None:
@@ -895,51 +899,94 @@ def _evidence(
             add(text(best_pos[0]))
         if best_neg is not None and best_neg[1] < 0:
             add(text(best_neg[0]))
-    elif label in (StanceLabel.BULLISH, StanceLabel.BEARISH):
-        sign = 1.0 if label is StanceLabel.BULLISH else -1.0
-        for key, v in sorted(per.items(), key=lambda kv: -sign * kv[1]):
-            if v * sign > 0:
+    elif label is StanceLabel.BULLISH:
+        for key, v in sorted(per.items(), key=lambda kv: -kv[1]):
+            if v > 0:
+                add(text(key))
+    elif label is StanceLabel.BEARISH:
+        for key, v in sorted(per.items(), key=lambda kv: kv[1]):
+            if v < 0:
                 add(text(key))
     if not chosen:
         add(fallback)
     return tuple(chosen)
 
 
+_new_stance = maker(Stance)
+
+
 def _judge(
-    analysis: _Analysis, target: str, lexicon: Lexicon, thresholds: StanceThresholds
-) -> StanceReport:
-    """The target-dependent step: whose news each cue is, then the label."""
+    analysis: _Analysis,
+    target: str,
+    lexicon: Lexicon,
+    thresholds: StanceThresholds,
+    cues: list[Cue] | None = None,
+) -> Stance:
+    """The target-dependent step: whose news each cue is, then the label. The weighed
+    cues are appended to `cues` when it is given."""
     w, index = lexicon.weights, lexicon.index
     own = index.own(target)
     leads = not own.isdisjoint(analysis.lead_entities)
-    tally = _Tally()
-    cues = tally.cues
+    pos = neg = price = context_pos = context_neg = 0.0
+    per: dict[tuple[str, int], float] = {}
     for r in analysis.records:
         value = r.base * _about(r, own, index, w, leads)
         if value == 0.0:
             continue
         if r.scope == "price" and abs(value) >= abs(r.base):
-            tally.price += value
+            price += value
         if value > 0:
-            tally.pos += value
+            pos += value
             if r.background:
-                tally.context_pos += value
+                context_pos += value
         else:
-            tally.neg -= value
+            neg -= value
             if r.background:
-                tally.context_neg -= value
-        cues.append(Cue(r.cue_id, r.field, r.sentence, value, r.negated, r.refuted))
+                context_neg -= value
+        key = (r.field, r.sentence)
+        per[key] = per.get(key, 0.0) + value
+        if cues is not None:
+            cues.append(Cue(r.cue_id, r.field, r.sentence, value, r.negated, r.refuted))
+    tally = _Tally(pos, neg, price, context_pos, context_neg)
     label, score, confidence = _label(tally, analysis.debate, thresholds, w)
     first = analysis.first_sentence
     fallback = first.get(target) or next((first[e] for e in first if e in own), "")
-    stance = Stance(
-        target=target,
-        label=label,
-        score=max(-1.0, min(1.0, score)),
-        confidence=max(0.0, min(1.0, confidence)),
-        evidence=_evidence(label, cues, analysis.scanned, analysis.debate_in_title, fallback),
+    return _new_stance(
+        target,
+        label,
+        max(-1.0, min(1.0, score)),
+        max(0.0, min(1.0, confidence)),
+        _evidence(label, per, analysis.scanned, analysis.debate_in_title, fallback),
     )
-    return StanceReport(stance, tuple(cues), analysis.debate)
+
+
+def _assess(
+    article: Article,
+    targets: Iterable[str],
+    hits: Sequence[Hit],
+    lexicon: Lexicon,
+    thresholds: StanceThresholds,
+    detailed: bool,
+) -> dict[str, StanceReport]:
+    lang = _choose_language(article, lexicon)
+    out: dict[str, StanceReport] = {}
+    shared: _Analysis | None = None
+    known = lexicon.index.known
+    for target in targets:
+        if lang is None:
+            neutral = Stance(target=target, label=StanceLabel.NEUTRAL, score=0.0)
+            out[target] = StanceReport(neutral, (), 0.0)
+            continue
+        if target in known:
+            if shared is None:
+                shared = _analyse(article, lang, lexicon, hits, known)
+            analysis = shared
+        else:
+            analysis = _analyse(article, lang, lexicon, hits, known | {target})
+        cues: list[Cue] | None = [] if detailed else None
+        stance = _judge(analysis, target, lexicon, thresholds, cues)
+        out[target] = StanceReport(stance, tuple(cues or ()), analysis.debate)
+    return out
 
 
 def assess_all(
@@ -948,29 +995,13 @@ def assess_all(
     hits: Sequence[Hit],
     lexicon: Lexicon,
     thresholds: StanceThresholds = StanceThresholds(),
-) -> dict[str, StanceReport]:
-    """The stance of `article` toward each of `targets`, with the cues behind it.
+) -> dict[str, Stance]:
+    """The stance of `article` toward each of `targets`.
 
     The analysis that does not depend on the target is done once for all of them
     (once more for a target that the lexicon's roles do not name)."""
-    lang = _choose_language(article, lexicon)
-    out: dict[str, StanceReport] = {}
-    shared: _Analysis | None = None
-    known = lexicon.index.known
-    for target in targets:
-        if lang is None:
-            out[target] = StanceReport(
-                Stance(target=target, label=StanceLabel.NEUTRAL, score=0.0), (), 0.0
-            )
-            continue
-        if target in known:
-            if shared is None:
-                shared = _analyse(article, lang, lexicon, hits, known)
-            analysis = shared
-        else:
-            analysis = _analyse(article, lang, lexicon, hits, known | {target})
-        out[target] = _judge(analysis, target, lexicon, thresholds)
-    return out
+    reports = _assess(article, targets, hits, lexicon, thresholds, detailed=False)
+    return {t: r.stance for t, r in reports.items()}
 
 
 def assess_detailed(
@@ -981,7 +1012,7 @@ def assess_detailed(
     thresholds: StanceThresholds = StanceThresholds(),
 ) -> StanceReport:
     """`assess` plus the weighed cues behind it."""
-    return assess_all(article, (target,), hits, lexicon, thresholds)[target]
+    return _assess(article, (target,), hits, lexicon, thresholds, detailed=True)[target]
 
 
 def assess(
@@ -992,4 +1023,4 @@ def assess(
     thresholds: StanceThresholds = StanceThresholds(),
 ) -> Stance:
     """The stance of `article` toward `target`, with one to three evidence sentences."""
-    return assess_detailed(article, target, hits, lexicon, thresholds).stance
+    return _assess(article, (target,), hits, lexicon, thresholds, detailed=False)[target].stance
