@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.core.engine import RuleSet, analyze, match_only
-from monitor.core.matcher import AliasSpec, Matcher, build_matcher, normalize_text, sentence_spans
+from monitor.core.matcher import AliasSpec, Matcher, build_matcher, normalize_text
 from monitor.core.models import Article
 from monitor.rulefiles import default_rules_dir, load_ruleset
 
@@ -211,22 +211,3 @@ def test_alias_is_reported_as_spelled_in_the_text(pack: RuleSet) -> None:
         ("SK하이닉스", 0, 6),
         ("SK 하이닉스", 8, 15),
     ]
-
-
-SENTENCES = [
-    (
-        "Analysts cut targets. Nvidia fell 17% on Monday. Other U.S. chip stocks rose.",
-        ["Analysts cut targets.", "Nvidia fell 17% on Monday.", "Other U.S. chip stocks rose."],
-    ),
-    (
-        "Mr. Kim said so. Samsung Electronics Co. agreed. Apple Inc. rose!",
-        ["Mr. Kim said so.", "Samsung Electronics Co. agreed.", "Apple Inc. rose!"],
-    ),
-    ("엔비디아가 16.97% 올랐다. 삼성도 올랐다.", ["엔비디아가 16.97% 올랐다.", "삼성도 올랐다."]),
-    ('He said "it is over." Then left', ['He said "it is over."', "Then left"]),
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), SENTENCES)
-def test_sentence_spans(text: str, expected: list[str]) -> None:
-    assert [text[s:e] for s, e in sentence_spans(text)] == expected

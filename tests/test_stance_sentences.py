@@ -63,6 +63,21 @@ SENTENCES = [
         "Visit nvidia.com for details. 주가는 3.5% 올랐다.",
         ["Visit nvidia.com for details.", "주가는 3.5% 올랐다."],
     ),
+    (
+        "titles and company suffixes",
+        "Mr. Kim said so. Samsung Electronics Co. agreed. Apple Inc. rose!",
+        ["Mr. Kim said so.", "Samsung Electronics Co. agreed.", "Apple Inc. rose!"],
+    ),
+    (
+        "a closing quote after the period",
+        'He said "it is over." Then left',
+        ['He said "it is over."', "Then left"],
+    ),
+    (
+        "an ideographic full stop ends a sentence",
+        "엔비디아가 올랐다。 삼성도 올랐다.",
+        ["엔비디아가 올랐다。", "삼성도 올랐다."],
+    ),
     ("no final punctuation", "Nvidia shares rose", ["Nvidia shares rose"]),
     ("empty", "", []),
 ]

@@ -21,7 +21,6 @@ from monitor.core.matcher import (
     Matcher,
     build_matcher,
     normalize_text,
-    sentence_spans,
 )
 from monitor.core.models import Analysis, Article, Hit, RuleMatch, Stance
 from monitor.core.rules import (
@@ -35,6 +34,7 @@ from monitor.core.rules import (
     evaluate,
     fire,
 )
+from monitor.core.sentences import Span, split_sentences
 from monitor.core.stance import Lexicon, StanceThresholds, assess_all
 
 BROKEN_ENTITY = "entity failed validation"
@@ -193,27 +193,26 @@ _new_hit = maker(Hit)
 def _hits(
     where: Field,
     found: Sequence[Accepted],
-    src: str,
+    spans: Sequence[Span],
     by_entity: dict[str, list[Hit]],
     out: list[Hit],
 ) -> None:
-    """Hit values of one field, with the sentence each one sits in, appended to
-    `out` and grouped into `by_entity`. `found` is ordered by position, so one
-    forward walk over the field's sentences suffices."""
+    """Hit values of one field, with the sentence each one sits in (`spans`, the
+    field's sentences), appended to `out` and grouped into `by_entity`. `found` is
+    ordered by position, so one forward walk over the sentences suffices."""
     if not found:
         return
     add = out.append
-    spans = sentence_spans(src) or [(0, len(src))]
     last = len(spans) - 1
     k = 0
-    following = spans[1][0] if last else len(src) + 1  # start of sentence k + 1
-    sentence = src[spans[0][0] : spans[0][1]]
+    sentence = spans[0].text if spans else ""
+    following = spans[1].start if last > 0 else 1 << 62  # start of sentence k + 1
     for start, end, entity, _, alias in found:
         if following <= start:
-            while k < last and spans[k + 1][0] <= start:
+            while k < last and spans[k + 1].start <= start:
                 k += 1
-            following = spans[k + 1][0] if k < last else len(src) + 1
-            sentence = src[spans[k][0] : spans[k][1]]
+            following = spans[k + 1].start if k < last else 1 << 62
+            sentence = spans[k].text
         hit = _new_hit(entity, alias, where, start, end, sentence)
         add(hit)
         group = by_entity.get(entity)
@@ -243,15 +242,19 @@ def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
     in_title, in_body, terms = rs.matcher.find_by_field(title, text)
     by_entity: dict[str, list[Hit]] = {}
     found: list[Hit] = []
-    _hits("title", in_title, title, by_entity, found)
-    _hits("body", in_body, text, by_entity, found)
+    if in_title:
+        _hits("title", in_title, split_sentences(title), by_entity, found)
+    # The body's sentences serve its hits and the stance (any target in the title).
+    stance_wanted = with_stance and any(t in by_entity for t in rs.stance_targets)
+    sentences = split_sentences(text) if in_body or stance_wanted else []
+    _hits("body", in_body, sentences, by_entity, found)
     hits = tuple(found)
     entities = tuple(sorted(by_entity))
     stance: dict[str, Stance] = {}
     if with_stance:
         targets = [t for t in rs.stance_targets if t in by_entity]
         if targets:
-            stance = assess_all(article, targets, hits, rs.lexicon, rs.thresholds)
+            stance = assess_all(article, targets, hits, rs.lexicon, rs.thresholds, sentences)
     facts = _new_facts(article, title, text, by_entity, terms, stance, {})
     return _new_scan(article, hits, facts, entities)
 

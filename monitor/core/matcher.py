@@ -39,13 +39,6 @@ Field = Literal["title", "body"]
 TermHit = tuple[Field, int, int]  # (field, start, end)
 
 _WS = re.compile(r"\s+")
-# A sentence ends at . ! ? or an ellipsis followed by space, but not after an
-# initial or a common abbreviation (U.S. export rules, Mr. Kim, vs. rivals).
-_TERMINALS = ".!?。…"
-_CLOSERS = frozenset("\"'”’)]")
-_CAPITALS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_ABBREVIATION_TAILS = frozenset({"Mr", "Ms", "Dr", "vs", "No", "Co", "St", "nc", "rp"})
-_ABBREVIATION = re.compile(r"(?:^|[\s(])(?:[A-Z]|[A-Z]\.[A-Z]|Mr|Ms|Dr|vs|No|Co|St|Inc|Corp)$")
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _MAX_VARIANT_SPACES = 3  # aliases with more spaces get only the spaced and unspaced forms
 
@@ -494,43 +487,3 @@ def build_matcher(
         alias_count=alias_count,
         pattern_count=sum(len(r) for r in by_key.values()),
     )
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence boundaries of `text` as (start, end) spans.
-
-    A sentence ends after terminal punctuation and any closing quotes or brackets
-    when whitespace follows (the whitespace belongs to neither sentence)."""
-    # str.find runs at memchr speed; a regex would step through every character.
-    marks: list[int] = []
-    for ch in _TERMINALS:
-        i = text.find(ch)
-        while i >= 0:
-            marks.append(i)
-            i = text.find(ch, i + 1)
-    marks.sort()
-    spans: list[tuple[int, int]] = []
-    left = 0
-    n = len(text)
-    for dot in marks:
-        close = dot + 1
-        while close < n and text[close] in _CLOSERS:
-            close += 1
-        if close == n or not text[close].isspace():
-            continue
-        after = close + 1
-        while after < n and text[after].isspace():
-            after += 1
-        # Cheap gate first: a capital, or the last two letters of a known abbreviation.
-        if (
-            text[dot] == "."
-            and (text[dot - 1] in _CAPITALS or text[dot - 2 : dot] in _ABBREVIATION_TAILS)
-            and _ABBREVIATION.search(text, max(0, dot - 6), dot)
-        ):
-            continue  # U.S. export rules, Mr. Kim, vs. rivals
-        if close > left:
-            spans.append((left, close))
-        left = after
-    if left < len(text):
-        spans.append((left, len(text)))
-    return spans

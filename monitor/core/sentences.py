@@ -4,7 +4,7 @@
 entity hits (which carry offsets) can be placed in the sentence they fall in.
 
 Rules, and why:
-- A sentence ends at `.`, `!`, `?` or `…` (and any closing quotes or brackets
+- A sentence ends at `.`, `!`, `?`, `…` or `。` (and any closing quotes or brackets
   right after them) when whitespace or the end of the text follows.
 - A period between digits never ends one (`16.97%`, `$1.5`), and neither does a
   period after a common English abbreviation (`U.S.`, `Inc.`, `Dr.`, `No. 1`) or a
@@ -45,14 +45,14 @@ _NOT_ABBREVIATION = (
     + ")"
 )
 _END = re.compile(
-    "(?:[!?…][.!?…]*|\\.[.!?…]+|"
+    "(?:[!?…。][.!?…。]*|\\.[.!?…。]+|"
     + "\\."
     + _NOT_ABBREVIATION
     + "(?<!\\b[A-HJ-Z]\\.)(?!\\s+[a-z]))"
     + _CLOSERS
     + "(?=\\s|$)"
 )
-_TERMINALS = ".!?…"
+_TERMINALS = ".!?…。"
 _HEADLINE_BREAK = re.compile(r"\s*(?:…+|\.{3,}|;|\s-\s|\s\|\s)\s*")
 
 

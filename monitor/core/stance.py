@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from monitor.core.errors import RuleError
@@ -158,6 +158,9 @@ class _Text:
     questions: tuple[Span, ...] = ()  # headline parts that ask a question
 
 
+_new_text = maker(_Text)
+
+
 @dataclass(frozen=True, slots=True)
 class _Scanned:
     lang: CompiledLanguage
@@ -172,41 +175,54 @@ def _between_digits(text: str, i: int) -> bool:
     return 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
 
 
-def _scan_text(lang: CompiledLanguage, text: str, spans: list[Span], parts: list[Span]) -> _Text:
+def _scan_text(
+    lang: CompiledLanguage,
+    text: str,
+    spans: Sequence[Span],
+    parts: Sequence[Span] = (),
+    questions: tuple[Span, ...] = (),
+) -> _Text:
     """Scan `text`; `spans` are its sentences, `parts` extra clause starts (headline parts)."""
     found = scan_text(lang, text)
     tokens = found.tokens
-    cut_set = {s.start for s in spans} | {p.start for p in parts}
-    sentence_starts = [s.start for s in spans]
+    sentence_starts = tuple([s.start for s in spans])
+    cut_set = set(sentence_starts)
+    for p in parts:
+        cut_set.add(p.start)
     last_cut = 0
     si = 0
     n_sentences = len(sentence_starts)
     for t in found.boundaries:
-        while si < n_sentences and sentence_starts[si] <= t.start:
+        at = t.start
+        while si < n_sentences and sentence_starts[si] <= at:
             last_cut = max(last_cut, sentence_starts[si])
             si += 1
-        if text[t.start : t.end] == "," and (
-            # "1,000" is a number; "엔비디아, 장중 7% 반등" and "Meta, Microsoft and
-            # Google" set off a topic or a list item, not a clause.
-            _between_digits(text, t.start) or t.start - last_cut < _MIN_CLAUSE
+        if (
+            text[at] == ","
+            and t.end == at + 1
+            and (
+                # "1,000" is a number; "엔비디아, 장중 7% 반등" and "Meta, Microsoft and
+                # Google" set off a topic or a list item, not a clause.
+                _between_digits(text, at) or at - last_cut < _MIN_CLAUSE
+            )
         ):
             continue
-        cut_set.add(t.start)
-        last_cut = t.start
+        cut_set.add(at)
+        last_cut = at
     cut_set.discard(len(text))
+    cut_set.add(0)
     cuts = sorted(cut_set)
-    if not cuts or cuts[0] != 0:
-        cuts.insert(0, 0)
     cuts.append(len(text))
-    return _Text(
-        text=text,
-        tokens=tuple(tokens),
-        starts=tuple(t.start for t in tokens),
-        sentences=tuple(spans),
-        sentence_starts=tuple(sentence_starts),
-        cuts=tuple(cuts),
-        cue_tokens=tuple(found.cues),
-        specials=tuple(found.specials),
+    return _new_text(
+        text,
+        tuple(tokens),
+        tuple([t.start for t in tokens]),
+        tuple(spans),
+        sentence_starts,
+        tuple(cuts),
+        tuple(found.cues),
+        tuple(found.specials),
+        questions,
     )
 
 
@@ -228,15 +244,21 @@ def _choose_language(article: Article, lexicon: Lexicon) -> CompiledLanguage | N
     return next(iter(langs.values()), None)
 
 
-def _scan_article(article: Article, lang: CompiledLanguage) -> _Scanned:
+def _scan_article(
+    article: Article, lang: CompiledLanguage, sentences: Sequence[Span] | None
+) -> _Scanned:
+    """`sentences` are those of `article.text` if the caller has them already."""
     title = article.title
     title_spans = [Span(0, len(title), title)] if title else []
     parts = split_headline(title)
     questions = tuple(p for p in parts if _asks(p.text, lang.question_endings))
+    text = article.text
+    if sentences is None:
+        sentences = split_sentences(text)
     return _Scanned(
         lang,
-        replace(_scan_text(lang, title, title_spans, parts), questions=questions),
-        _scan_text(lang, article.text, split_sentences(article.text), []),
+        _scan_text(lang, title, title_spans, parts, questions),
+        _scan_text(lang, text, sentences),
     )
 
 
@@ -736,10 +758,11 @@ def _analyse(
     lexicon: Lexicon,
     hits: Sequence[Hit],
     known: frozenset[str],
+    sentences: Sequence[Span] | None,
 ) -> _Analysis:
     """Everything that does not depend on the target; `known` are the entities whose
     mentions count (the lexicon's roles plus the target)."""
-    scanned = _scan_article(article, lang)
+    scanned = _scan_article(article, lang, sentences)
     w = lexicon.weights
     mk = lang.marker_ids
     mentions = _mentions(article, hits, known)
@@ -967,6 +990,7 @@ def _assess(
     lexicon: Lexicon,
     thresholds: StanceThresholds,
     detailed: bool,
+    sentences: Sequence[Span] | None = None,
 ) -> dict[str, StanceReport]:
     lang = _choose_language(article, lexicon)
     out: dict[str, StanceReport] = {}
@@ -979,10 +1003,10 @@ def _assess(
             continue
         if target in known:
             if shared is None:
-                shared = _analyse(article, lang, lexicon, hits, known)
+                shared = _analyse(article, lang, lexicon, hits, known, sentences)
             analysis = shared
         else:
-            analysis = _analyse(article, lang, lexicon, hits, known | {target})
+            analysis = _analyse(article, lang, lexicon, hits, known | {target}, sentences)
         cues: list[Cue] | None = [] if detailed else None
         stance = _judge(analysis, target, lexicon, thresholds, cues)
         out[target] = StanceReport(stance, tuple(cues or ()), analysis.debate)
@@ -995,12 +1019,14 @@ def assess_all(
     hits: Sequence[Hit],
     lexicon: Lexicon,
     thresholds: StanceThresholds = StanceThresholds(),
+    sentences: Sequence[Span] | None = None,
 ) -> dict[str, Stance]:
-    """The stance of `article` toward each of `targets`.
+    """The stance of `article` toward each of `targets`; `sentences` are those of
+    `article.text` (`split_sentences`) if the caller has them already.
 
     The analysis that does not depend on the target is done once for all of them
     (once more for a target that the lexicon's roles do not name)."""
-    reports = _assess(article, targets, hits, lexicon, thresholds, detailed=False)
+    reports = _assess(article, targets, hits, lexicon, thresholds, False, sentences)
     return {t: r.stance for t, r in reports.items()}
 
 
