@@ -185,6 +185,23 @@ class Phrase:
     scope: Scope
 
 
+class ClauseIds(NamedTuple):
+    """Group ids that clause analysis tests for, looked up once per language."""
+
+    hedge: int
+    refute: int
+    inverse: int
+    background: int
+    background_before: int
+    negation_after: int
+    negation_before: int
+    attribution: int
+    supplier: int
+    not_price: int
+    company: int
+    driver: int
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledLanguage:
     """Everything needed to scan one language's text in a single automaton pass."""
@@ -201,6 +218,7 @@ class CompiledLanguage:
     # a cue term's groups -> the phrase it is (if any) and the pairs it is a predicate of
     cue_table: Mapping[tuple[int, ...], tuple[Phrase | None, tuple[Pair, ...]]]
     question_endings: tuple[str, ...]  # a headline part ending so asks a question
+    ids: ClauseIds
     pair_window: int
     negation_after_window: int
     negation_before_window: int
@@ -460,6 +478,10 @@ class _Builder:
                 )
             ),
             question_endings=tuple(sorted(self.question_endings)),
+            ids=ClauseIds._make(
+                [self.group_ids["!" + name] for name in ClauseIds._fields[:-2]]
+                + [self.group_ids[COMPANY_GROUP], self.group_ids[DRIVER_GROUP]]
+            ),
             pair_window=self.windows[0],
             negation_after_window=self.windows[1],
             negation_before_window=self.windows[2],
@@ -494,6 +516,7 @@ _PLAIN, _CUE, _BOUNDARY, _SPECIAL, _HIDDEN = 0, 1, 2, 4, 8
 _LEFT_LATIN, _LEFT_ANY, _RIGHT_LATIN = 1, 2, 4
 # Markers looked for once per article rather than per clause; the scan lists their tokens.
 SPECIAL_MARKERS = (
+    "attribution",
     "refute_back",
     "resolved",
     "debate",

@@ -42,6 +42,7 @@ from monitor.core.lexicon import (
     DRIVER_GROUP,
     MENTION_GROUP,
     TARGET_GROUP,
+    ClauseIds,
     CompiledLanguage,
     EntityRoles,
     TermMatch,
@@ -262,10 +263,17 @@ def _scan_article(
     )
 
 
-def _groups_between(t: _Text, start: int, end: int) -> set[int]:
-    lo = bisect_left(t.starts, start)
-    hi = bisect_left(t.starts, end)
-    return {g for tok in t.tokens[lo:hi] for g in tok.groups}
+def _sentence_marks(t: _Text, ids: ClauseIds) -> tuple[frozenset[int], frozenset[int]]:
+    """The sentences that attribute a claim, and those about supplying."""
+    attributed: set[int] = set()
+    supplied: set[int] = set()
+    for k in t.specials:
+        groups = t.tokens[k].groups
+        if ids.attribution in groups:
+            attributed.add(_sentence_index(t, t.tokens[k].start))
+        if ids.supplier in groups:
+            supplied.add(_sentence_index(t, t.tokens[k].start))
+    return frozenset(attributed), frozenset(supplied)
 
 
 def _sentence_index(t: _Text, pos: int) -> int:
@@ -368,44 +376,25 @@ class _Context:
     mentions: _Mentions
     modifier: float  # article-wide: explainers and supplier stories weigh less
     roles: Mapping[str, int]  # entity -> _DRIVER / _COMPANY (`_RoleIndex.base`)
-    sentence_groups: dict[int, set[int]] = field(default_factory=dict)  # memo per sentence
+    merged: list[TermMatch]  # the field's terms and entity mentions, by start
+    merged_starts: list[int]
+    attributed: frozenset[int]  # sentences (by index) that attribute a claim to someone
+    supplied: frozenset[int]  # sentences about supplying (qualification news)
     sentence_entities: dict[int, frozenset[str]] = field(default_factory=dict)  # memo
 
 
-def _clause_tokens(ctx: _Context, start: int, end: int) -> list[TermMatch]:
-    t = ctx.text
-    tokens = list(t.tokens[bisect_left(t.starts, start) : bisect_left(t.starts, end)])
-    mentions = ctx.mentions.between(start, end)
-    if mentions:
-        tokens.extend(TermMatch(m.start, m.end, _MENTION_GROUPS) for m in mentions)
+def _merge(t: _Text, mentions: _Mentions) -> list[TermMatch]:
+    """The field's terms and its entity mentions (as MENTION_GROUP tokens), by start."""
+    tokens = list(t.tokens)
+    if mentions.items:
+        tokens.extend(TermMatch(m.start, m.end, _MENTION_GROUPS) for m in mentions.items)
         tokens.sort()  # by start: tuples compare their first field first
     return tokens
 
 
-def _find_subject(
-    tokens: list[TermMatch],
-    pred: TermMatch,
-    subjects: frozenset[int],
-    window: int,
-    after_factor: float = 2.0,
-) -> tuple[TermMatch | None, float]:
-    """The nearest subject of `pred` within `window` characters, and how far it is."""
-    best: TermMatch | None = None
-    best_gap: float = window + 1
-    for t in tokens:
-        if t is pred or subjects.isdisjoint(t.groups):
-            continue
-        gap: float
-        if t.end <= pred.start:
-            gap = pred.start - t.end
-        elif t.start >= pred.end:
-            # A subject after its predicate is rarer; +1 because a term may end in a space.
-            gap = (t.start - pred.end + 1) * after_factor
-        else:
-            continue
-        if gap < best_gap:
-            best, best_gap = t, gap
-    return best, best_gap
+def _clause_tokens(ctx: _Context, start: int, end: int) -> list[TermMatch]:
+    starts = ctx.merged_starts
+    return ctx.merged[bisect_left(starts, start) : bisect_left(starts, end)]
 
 
 def _negated(cue: TermMatch, lang: CompiledLanguage, marks: _ClauseMarks) -> bool:
@@ -431,7 +420,7 @@ def _not_a_share_price(
 ) -> bool:
     """ "Nvidia CEO pay rises", "엔비디아 ETF 순자산 돌파": a word between the company and
     the move says that what moved is not the share price."""
-    marker = lang.marker_ids["not_price"]
+    marker = lang.ids.not_price
     lo, hi = min(subject.end, pred.end), max(subject.start, pred.start)
     return any(marker in t.groups and lo <= t.start < hi for t in tokens)
 
@@ -444,12 +433,27 @@ def _best_cue(
     # "the co-founder plans to sell up to 3m shares" is an insider sale, not a sales plan.
     phrase, pairs = lang.cue_table[tok.groups]
     found: _Candidate | None = None
-    found_gap: float = 0
+    found_gap = 0.0
     if pairs:
+        limit = lang.pair_window + 1
+        pred_start, pred_end = tok.start, tok.end
         for pair in pairs:
-            subj, gap = _find_subject(
-                tokens, tok, pair.subjects_with_mentions, lang.pair_window, pair.after_factor
-            )
+            # The nearest subject within the window; one after its predicate is rarer and
+            # counts `after_factor` times farther (+1: a term may end in a space).
+            subjects, after = pair.subjects_with_mentions, pair.after_factor
+            subj: TermMatch | None = None
+            gap = float(limit)
+            for t in tokens:
+                if t is tok or subjects.isdisjoint(t.groups):
+                    continue
+                if t.end <= pred_start:
+                    d = float(pred_start - t.end)
+                elif t.start >= pred_end:
+                    d = (t.start - pred_end + 1) * after
+                else:
+                    continue
+                if d < gap:
+                    subj, gap = t, d
             if subj is None:
                 continue
             # One subject makes one claim: "Nvidia rebounds ... after record rout" is a
@@ -468,75 +472,80 @@ def _best_cue(
     return found
 
 
-@dataclass(slots=True)
-class _ClauseMarks:
+class _ClauseMarks(NamedTuple):
     """The markers of one clause, gathered in one pass over its tokens."""
 
-    hedge: bool = False
-    refute: bool = False
-    background_from: int = 1 << 30
-    background_until: int = -1  # cues before this are an earlier event
-    actors: frozenset[int] = frozenset()
-    neg_after: list[int] = field(default_factory=list)  # starts of negators after a verb
-    neg_before: list[int] = field(default_factory=list)  # ends of negators before one
-    blockers: tuple[int, ...] = ()  # starts of the clause's cues (not negators themselves)
+    hedge: bool
+    refute: bool
+    background_from: int  # cues after this are an earlier event
+    background_until: int  # cues before this are an earlier event
+    actors: frozenset[int]
+    neg_after: tuple[int, ...]  # starts of negators after a verb
+    neg_before: tuple[int, ...]  # ends of negators before one
+    blockers: tuple[int, ...]  # starts of the clause's cues (not negators themselves)
+
+
+_NO_MARKS = _ClauseMarks(False, False, 1 << 30, -1, frozenset(), (), (), ())
 
 
 def _clause_marks(
     lang: CompiledLanguage, tokens: list[TermMatch], cue_starts: Sequence[int]
 ) -> _ClauseMarks:
-    mk, gid = lang.marker_ids, lang.group_ids
-    neg_after, neg_before = mk["negation_after"], mk["negation_before"]
-    hedge, background, before = mk["hedge"], mk["background"], mk["background_before"]
-    refute, inverse = mk["refute"], mk["inverse"]
-    company, driver = gid[COMPANY_GROUP], gid[DRIVER_GROUP]
     wanted = lang.clause_mark_groups
-    marks = _ClauseMarks()
+    marked = [t for t in tokens if not wanted.isdisjoint(t.groups)]
+    if not marked:
+        return _NO_MARKS
+    ids = lang.ids
+    hedge = refute = False
+    background_from, background_until = 1 << 30, -1
     actors: set[int] = set()
-    for t in tokens:
+    neg_after: list[int] = []
+    neg_before: list[int] = []
+    for t in marked:
         groups = t.groups
-        if wanted.isdisjoint(groups):
-            continue
-        if hedge in groups:
-            marks.hedge = True
-        if refute in groups or inverse in groups:
-            marks.refute = True
-        if background in groups and t.start < marks.background_from:
-            marks.background_from = t.start
-        if before in groups and t.start > marks.background_until:
-            marks.background_until = t.start
-        if company in groups:
+        if ids.hedge in groups:
+            hedge = True
+        if ids.refute in groups or ids.inverse in groups:
+            refute = True
+        if ids.background in groups and t.start < background_from:
+            background_from = t.start
+        if ids.background_before in groups and t.start > background_until:
+            background_until = t.start
+        if ids.company in groups:
             actors.add(_COMPANY)
-        if driver in groups:
+        if ids.driver in groups:
             actors.add(_DRIVER)
-        if neg_after in groups:
-            marks.neg_after.append(t.start)
-        elif neg_before in groups:
-            marks.neg_before.append(t.end)
-    marks.actors = frozenset(actors)
-    if marks.neg_after:
-        # a negator that is also a cue (철회) does not stand between a cue and itself
-        marks.blockers = tuple(q for q in cue_starts if q not in marks.neg_after)
-    return marks
+        if ids.negation_after in groups:
+            neg_after.append(t.start)
+        elif ids.negation_before in groups:
+            neg_before.append(t.end)
+    # a negator that is also a cue (철회) does not stand between a cue and itself
+    blockers = tuple(q for q in cue_starts if q not in neg_after) if neg_after else ()
+    return _ClauseMarks(
+        hedge,
+        refute,
+        background_from,
+        background_until,
+        frozenset(actors),
+        tuple(neg_after),
+        tuple(neg_before),
+        blockers,
+    )
 
 
-def _clause_modifier(ctx: _Context, marks: _ClauseMarks, start: int, sentence: Span) -> float:
+def _clause_modifier(ctx: _Context, marks: _ClauseMarks, start: int, sentence: int) -> float:
     """What every cue of a clause is multiplied by: hedges, attribution, headline, ..."""
-    w, mk, text = ctx.weights, ctx.lang.marker_ids, ctx.text
-    sentence_groups = ctx.sentence_groups.get(sentence.start)
-    if sentence_groups is None:
-        sentence_groups = _groups_between(text, sentence.start, sentence.end)
-        ctx.sentence_groups[sentence.start] = sentence_groups
+    w = ctx.weights
     modifier = ctx.modifier
     if marks.hedge:
         modifier *= w.hedge
-    if mk["attribution"] in sentence_groups:
+    if sentence in ctx.attributed:
         modifier *= w.attribution
-    if mk["supplier"] in sentence_groups:
+    if sentence in ctx.supplied:
         modifier *= w.supplier
     if ctx.part == "title":
         modifier *= w.headline
-        for q in text.questions:
+        for q in ctx.text.questions:
             if q.start <= start < q.end:
                 modifier *= w.question
                 break
@@ -582,12 +591,12 @@ def _subject_of(
     prices) the entity named just before it."""
     if subject is None:
         return None, 0, None
-    gid = ctx.lang.group_ids
+    ids = ctx.lang.ids
     if _MENTION in subject.groups:
         return _entity_at(ctx, subject), 0, None
-    if gid[COMPANY_GROUP] in subject.groups:
+    if ids.company in subject.groups:
         return None, _COMPANY, None
-    if gid[DRIVER_GROUP] in subject.groups:
+    if ids.driver in subject.groups:
         return None, _DRIVER, None
     return None, 0, _owner(ctx, subject.start, clause_start) if scope == "price" else None
 
@@ -606,7 +615,7 @@ def _clause_records(
     sentence = ctx.text.sentences[index]
     cue_starts = [tok.start for tok, _ in cands]
     marks = _clause_marks(lang, tokens, cue_starts)
-    modifier = _clause_modifier(ctx, marks, start, sentence)
+    modifier = _clause_modifier(ctx, marks, start, index)
     refuted, background_from, actors = marks.refute, marks.background_from, marks.actors
     clause_entities = frozenset(m.entity for m in ctx.mentions.between(start, end))
     roles = ctx.roles
@@ -773,12 +782,21 @@ def _analyse(
             modifier *= weight
     records: list[_Record] = []
     roles = lexicon.index.base
-    _text_records(
-        _Context(lang, w, "title", scanned.title, mentions["title"], modifier, roles), records
+    parts: tuple[tuple[Literal["title", "body"], _Text], ...] = (
+        ("title", scanned.title),
+        ("body", scanned.body),
     )
-    _text_records(
-        _Context(lang, w, "body", scanned.body, mentions["body"], modifier, roles), records
-    )
+    for part, t in parts:
+        if not t.cue_tokens:
+            continue  # no cue: no record, and nothing for the markers to act on
+        found = mentions[part]
+        merged = _merge(t, found)
+        starts = [m.start for m in merged]
+        attributed, supplied = _sentence_marks(t, lang.ids)
+        ctx = _Context(
+            lang, w, part, t, found, modifier, roles, merged, starts, attributed, supplied
+        )
+        _text_records(ctx, records)
     body = scanned.body
     first_end = body.sentences[0].end if body.sentences else 0
     title_entities = frozenset(m.entity for m in mentions["title"].items)
