@@ -117,6 +117,20 @@ def test_full_width_text_is_normalised(pack: RuleSet) -> None:
     assert normalize_text("Ｈ１００\xa0 GPU\n\n칩") == "H100 GPU 칩"
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Nvidia\tshares  rose\n", "Nvidia shares rose"),
+        (" Nvidia\r\nshares\x0bfell\x1f", "Nvidia shares fell"),
+        ("엔비디아\u3000주가\n급락", "엔비디아 주가 급락"),
+        ("Nvidia shares rose", "Nvidia shares rose"),
+    ],
+)
+def test_control_whitespace_becomes_one_space(raw: str, expected: str) -> None:
+    # ASCII and other text take different quick checks; both must catch these.
+    assert normalize_text(raw) == expected
+
+
 def test_hits_keep_span_and_sentence(pack: RuleSet) -> None:
     body = "Analysts cut targets. Nvidia shares fell 17% on Monday. Other U.S. chip stocks rose."
     a = analyze(pack, Article(feed="t", item_id="1", title="Chip selloff", body=body))
