@@ -571,6 +571,7 @@ def scan_text(lang: CompiledLanguage, text: str) -> Scan:
     n = len(text)
     entries = lang.entries
     append = out.append
+    new = tuple.__new__  # a NamedTuple's own __new__ is a Python call: this is not
     for index, start, end in lang.automaton.find_matches_as_indexes(_lower(text)):
         groups, checks, kind = entries[index]
         if checks:
@@ -587,15 +588,15 @@ def scan_text(lang: CompiledLanguage, text: str) -> Scan:
                 # Boundaries only cut clauses and ignored terms only consume text: neither
                 # is a token the clause analysis needs to step over.
                 if kind & _BOUNDARY:
-                    boundaries.append(TermMatch(start, end, groups))
+                    boundaries.append(new(TermMatch, (start, end, groups)))
                 continue
             if kind & _CUE:
                 cues.append(len(out))
             elif kind & _BOUNDARY:
-                boundaries.append(TermMatch(start, end, groups))
+                boundaries.append(new(TermMatch, (start, end, groups)))
             if kind & _SPECIAL:
                 specials.append(len(out))
-        append(TermMatch(start, end, groups))
+        append(new(TermMatch, (start, end, groups)))
     return Scan(out, cues, boundaries, specials)
 
 

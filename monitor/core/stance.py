@@ -333,6 +333,9 @@ def _mentions(article: Article, hits: Sequence[Hit], known: frozenset[str]) -> d
     return out
 
 
+_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
+
+
 class _Record(NamedTuple):
     """One cue as found, weighed for everything except whose news it is."""
 
@@ -639,23 +642,26 @@ def _clause_records(
             value = -value * w.negated
         if refuted:
             value = -value
-        record = _Record(
-            ctx.part,
-            index,
-            cue_id,
-            value,
-            scope,
-            subject_entity,
-            subject_actor,
-            subject_kinds,
-            owner,
-            clause_entities,
-            clause_kinds,
-            sentence_entities,
-            negated,
-            refuted,
-            tok.start,
-            background,
+        record = _new_tuple(
+            _Record,
+            (
+                ctx.part,
+                index,
+                cue_id,
+                value,
+                scope,
+                subject_entity,
+                subject_actor,
+                subject_kinds,
+                owner,
+                clause_entities,
+                clause_kinds,
+                sentence_entities,
+                negated,
+                refuted,
+                tok.start,
+                background,
+            ),
         )
         found.append((tok.start, polarity if not negated else 2 * polarity, record))
     # "TPUs are no threat to Nvidia", "싼 칩이 엔비디아를 대체하지 못한다": a cue before a
