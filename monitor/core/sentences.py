@@ -44,14 +44,24 @@ _NOT_ABBREVIATION = (
     + "".join(f"(?<!\\b{re.escape(a)}\\.)" for a in sorted(_ABBREVIATIONS, key=len, reverse=True))
     + ")"
 )
-_END = re.compile(
-    "(?:[!?…。][.!?…。]*|\\.[.!?…。]+|"
-    + "\\."
-    + _NOT_ABBREVIATION
-    + "(?<!\\b[A-HJ-Z]\\.)(?!\\s+[a-z]))"
-    + _CLOSERS
-    + "(?=\\s|$)"
-)
+
+
+def _end_pattern(not_abbreviation: str) -> re.Pattern[str]:
+    return re.compile(
+        "(?:[!?…。][.!?…。]*|\\.[.!?…。]+|"
+        + "\\."
+        + not_abbreviation
+        + "(?<!\\b[A-HJ-Z]\\.)(?!\\s+[a-z]))"
+        + _CLOSERS
+        + "(?=\\s|$)"
+    )
+
+
+_END = _end_pattern(_NOT_ABBREVIATION)
+# Most periods follow a word that cannot end an abbreviation ("outlook.", "했다.", "5%."):
+# their last two characters say so, and the pattern without the lookbehinds will do.
+_END_PLAIN = _end_pattern("")
+_ABBREVIATION_TAILS = frozenset(a[-2:] for a in _ABBREVIATIONS)
 _TERMINALS = ".!?…。"
 _HEADLINE_BREAK = re.compile(r"\s*(?:…+|\.{3,}|;|\s-\s|\s\|\s)\s*")
 
@@ -73,18 +83,20 @@ def split_sentences(text: str) -> list[Span]:
     spans: list[Span] = []
     begin = 0
     consumed = 0
-    match = _END.match
+    full, plain, tails = _END.match, _END_PLAIN.match, _ABBREVIATION_TAILS
+    new = tuple.__new__  # a NamedTuple's own __new__ is a Python call: this is not
     for i in _terminal_positions(text):
         if i < consumed:
             continue  # inside a run already taken ("?!", "...")
-        m = match(text, i)
+        m = (full if i > 1 and text[i - 2 : i].lower() in tails else plain)(text, i)
         if m is None:
             continue
         k = consumed = m.end()
         # The piece ends in punctuation, so only its start can hold whitespace.
-        piece = text[begin:k].lstrip()
-        if piece:
-            spans.append(Span(k - len(piece), k, piece))
+        piece = text[begin:k]
+        if piece[0].isspace():
+            piece = piece.lstrip()
+        spans.append(new(Span, (k - len(piece), k, piece)))
         begin = k
     _append(spans, text, begin, len(text))
     return spans
