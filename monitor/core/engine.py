@@ -242,8 +242,8 @@ def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
     in_title, in_body, terms = rs.matcher.find_by_field(title, text)
     by_entity: dict[str, list[Hit]] = {}
     found: list[Hit] = []
-    if in_title:
-        _hits("title", in_title, split_sentences(title), by_entity, found)
+    if in_title:  # a headline is one sentence, as the stance step reads it
+        _hits("title", in_title, (Span(0, len(title), title),), by_entity, found)
     # The body's sentences serve its hits and the stance (any target in the title).
     stance_wanted = with_stance and any(t in by_entity for t in rs.stance_targets)
     sentences = split_sentences(text) if in_body or stance_wanted else []
