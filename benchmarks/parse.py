@@ -36,7 +36,7 @@ import feedparser  # noqa: E402
 from ingest import Feeds  # noqa: E402
 
 from monitor.core.dates import parse_date  # noqa: E402
-from monitor.feeds.parse import FeedContext, build_article, parse_feed  # noqa: E402
+from monitor.feeds.parse import LAST_BUILT, FeedContext, parse_feed  # noqa: E402
 
 CTX = FeedContext(
     name="bench", url="https://feeds.example.com/x.xml", lang="ko", tz=ZoneInfo("Asia/Seoul")
@@ -44,7 +44,7 @@ CTX = FeedContext(
 
 
 def clear_caches() -> None:
-    build_article.cache_clear()
+    LAST_BUILT.clear()
     parse_date.cache_clear()
 
 

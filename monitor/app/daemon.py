@@ -2,20 +2,20 @@
 
 One `Daemon.run(stop)` call opens the store, the HTTP sessions, the notifiers,
 the price source and the health server inside one `AsyncExitStack`, schedules
-the jobs with APScheduler (feed polls, price polls, pruning), runs the outbox
-dispatcher and the rule watcher as tasks, and on `stop` stops intake, drains
-the outbox for at most the grace period, cancels and awaits every task, and
-closes everything in reverse order.
+the jobs with APScheduler (feed polls, price polls, due follow-ups, pruning),
+runs the outbox dispatcher and the rule watcher as tasks, and on `stop` stops
+intake, drains the outbox for at most the grace period, cancels and awaits every
+task, and closes everything in reverse order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import functools
+import json
 import os
 import socket
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -49,6 +49,46 @@ log = get_logger(__name__)
 
 POLL_TICK_S = 1.0
 PRUNE_EVERY_S = 6 * 3600.0
+FOLLOWUP_TICK_S = 1.0
+FOLLOWUP_GRACE_S = 300.0  # a follow-up this late (the loop was stalled) is not sent
+FOLLOWUPS_KEPT = 5000  # news alerts awaiting follow-ups; beyond it the oldest lose theirs
+
+
+def followup_seed(alert: Alert) -> str:
+    """What a follow-up needs of its news alert (`monitor.core.moves.followup_alert`),
+    as compact JSON: it is kept for up to the longest follow-up delay, so it is one
+    string per alert rather than an alert's worth of objects, and nothing else of
+    the alert (chart, summary, stance, sources) is kept."""
+    seed = Alert(
+        kind=alert.kind,
+        key=alert.key,
+        title=alert.title,
+        created_at=alert.created_at,
+        link=alert.link,
+        lang=alert.lang,
+        source=alert.source,
+        published=alert.published,
+        rules=alert.rules,
+        entities=alert.entities,
+        prices=alert.prices,
+    )
+    # Empty fields are left out: `Alert.from_dict` gives them back as they were.
+    fields = {k: v for k, v in seed.to_dict().items() if k == "lang" or v not in _EMPTY}
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
+_EMPTY: tuple[object, ...] = ("", [], {}, None)
+
+
+@dataclass(slots=True, eq=False)
+class _Followed:
+    """A delivered news alert waiting for its follow-ups."""
+
+    key: str
+    seed: str  # `followup_seed`; emptied when the alert is dropped by the bound
+    destinations: tuple[str, ...]
+    sent_at: float  # monotonic
+    left: int  # follow-ups not yet due
 
 
 def default_instance_id() -> str:
@@ -97,8 +137,11 @@ class Daemon:
         self._dispatcher: Dispatcher | None = None
         self._store: Store | None = None
         self._scheduler: AsyncIOScheduler | None = None
-        # News alert key -> destinations that got it, for the follow-ups scheduled.
-        self._followed: dict[str, set[str]] = {}
+        # News alerts awaiting follow-ups by key, oldest first, and per delay in
+        # `prices.followups` the same alerts in the order they went out, which is
+        # the order they come due because every alert gets the same delays.
+        self._followed: dict[str, _Followed] = {}
+        self._followups_due: list[deque[_Followed]] = [deque() for _ in config.prices.followups]
 
     def rule_ids(self) -> list[str]:
         """Ids of the rules in force now."""
@@ -219,6 +262,16 @@ class Daemon:
                     max_instances=1,
                     coalesce=True,
                     id="prices",
+                )
+            if cfg.prices.enabled and cfg.prices.followups:
+                scheduler.add_job(
+                    self._job,
+                    "interval",
+                    args=[self._followup_tick],
+                    seconds=FOLLOWUP_TICK_S,
+                    max_instances=1,
+                    coalesce=True,
+                    id="followups",
                 )
             scheduler.add_job(
                 self._job,
@@ -381,36 +434,61 @@ class Daemon:
         """+15 and +60 minutes (`prices.followups`) after a news alert with a price: the
         move since, to each destination that got it. Kept in memory: a restart forgets
         pending follow-ups."""
-        if self._scheduler is None or not self._intake_open:
+        delays = self.config.prices.followups
+        if not delays or not self._intake_open:
             return
-        if alert.key in self._followed:
-            self._followed[alert.key].add(destination)
+        waiting = self._followed.get(alert.key)
+        if waiting is not None:
+            if destination not in waiting.destinations:
+                waiting.destinations += (destination,)
             return
-        self._followed[alert.key] = {destination}
-        while len(self._followed) > 5000:
-            del self._followed[next(iter(self._followed))]
-        # The job keeps the alert for up to an hour: only what a follow-up shows.
-        alert = dataclasses.replace(
-            alert, chart_png="", summary="", stance=(), sources=(), children=()
+        waiting = _Followed(
+            alert.key, followup_seed(alert), (destination,), self.clock.monotonic(), len(delays)
         )
-        for after in self.config.prices.followups:
-            self._scheduler.add_job(
-                self._job,
-                "date",
-                run_date=datetime.now(UTC) + timedelta(seconds=after),
-                args=[functools.partial(self._followup, alert, after)],
-                misfire_grace_time=300,
-            )
+        self._followed[alert.key] = waiting
+        for due in self._followups_due:
+            due.append(waiting)
+        while len(self._followed) > FOLLOWUPS_KEPT:
+            # A burst beyond the bound: the oldest alert loses its remaining follow-ups,
+            # and its seed is let go now, not when they would have come due.
+            dropped = self._followed.pop(next(iter(self._followed)))
+            dropped.seed, dropped.left = "", 0
+            log.warning("followups_dropped", key=dropped.key, waiting=FOLLOWUPS_KEPT)
 
-    async def _followup(self, original: Alert, after_s: float) -> None:
+    async def _followup_tick(self) -> None:
+        """Sends every follow-up that has come due, in the order they came due."""
+        now = self.clock.monotonic()
+        delays = self.config.prices.followups
+        for after, due in zip(delays, self._followups_due, strict=True):
+            while due and due[0].sent_at + after <= now:
+                waiting = due.popleft()
+                if waiting.left <= 0:
+                    continue  # dropped by the bound
+                waiting.left -= 1
+                seed = waiting.seed
+                if waiting.left == 0:
+                    del self._followed[waiting.key]
+                    waiting.seed = ""
+                late = now - waiting.sent_at - after
+                if late > FOLLOWUP_GRACE_S:
+                    log.warning("followup_skipped", key=waiting.key, late_s=round(late))
+                    continue
+                original = Alert.from_dict(json.loads(seed))
+                await self._followup(original, after, sorted(waiting.destinations))
+
+    async def _followup(self, original: Alert, after_s: float, destinations: list[str]) -> None:
         assert self._prices is not None and self._store is not None
         followup = self._prices.followup(original, after_s, reply_to=original.key)
-        destinations = sorted(self._followed.get(original.key, ()))
         if followup is None or not destinations:
             return
         await self._store.enqueue([NewOutboxEntry(d, followup, followup.key) for d in destinations])
         if self._dispatcher is not None:
             self._dispatcher.wake()
+
+    @property
+    def followups_pending(self) -> int:
+        """News alerts still waiting for a follow-up (each holds its `followup_seed`)."""
+        return len(self._followed)
 
     # ------------------------------------------------------------------ wiring helpers
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -121,8 +122,19 @@ class PriceTracker:
         return self._charts[key]
 
     def note_news(self, alert: Alert) -> None:
-        """Remember a news alert so that a move soon after can link it."""
-        self._recent_news.append(alert)
+        """Remember a news alert so that a move soon after can link it: only what
+        `explain_move` reads of it (no chart, summary or prices)."""
+        self._recent_news.append(
+            replace(
+                alert,
+                summary="",
+                rule_titles=(),
+                prices=(),
+                sources=alert.sources[:1],
+                children=(),
+                chart_png="",
+            )
+        )
 
     def followup(self, original: Alert, after_s: float, reply_to: str | None) -> Alert | None:
         return followup_alert(original, self.book, self.clock.now(), after_s, reply_to)

@@ -24,9 +24,9 @@ Everything here is synchronous and CPU-bound; callers run it off the event loop.
 from __future__ import annotations
 
 import codecs
-import functools
 import io
 import re
+import threading
 import xml.etree.ElementTree as ET
 from calendar import timegm
 from collections.abc import Mapping
@@ -423,12 +423,8 @@ def _safe_link(link: str, base: str) -> str:
     return link if link.startswith(("http://", "https://")) else ""
 
 
-@functools.lru_cache(maxsize=20_000)
 def build_article(r: RawItem, feed_title: str, ctx: FeedContext) -> Article | None:
-    """One Article from one raw item (None if it has no title and no text).
-
-    Cached: most items of a changed feed are the ones it showed last time.
-    """
+    """One Article from one raw item (None if it has no title and no text)."""
     item_source = normalize_text(r.source)
     title = normalize_text(r.title)
     if item_source:
@@ -460,17 +456,65 @@ def build_article(r: RawItem, feed_title: str, ctx: FeedContext) -> Article | No
     )
 
 
+class LastBuilt:
+    """The articles built from each feed's last body, by raw item.
+
+    Most items of a changed feed are the ones it showed last time, so a parse
+    reuses those and builds only the new ones. Each parse of a feed replaces that
+    feed's entry, so what is held is what the feeds show now: an item a feed has
+    dropped is let go at once, and the memory stays the same however long the
+    daemon runs. Beyond `max_items` in all, the feeds parsed longest ago are
+    forgotten first. Shared by the parse threads: a parse reads one entry and
+    replaces it whole, under a lock.
+    """
+
+    def __init__(self, max_items: int = 20_000) -> None:
+        self.max_items = max_items
+        self._feeds: dict[tuple[FeedContext, str], dict[RawItem, Article | None]] = {}
+        self._items = 0
+        self._lock = threading.Lock()
+
+    def get(self, ctx: FeedContext, feed_title: str) -> dict[RawItem, Article | None]:
+        return self._feeds.get((ctx, feed_title), {})
+
+    def put(self, ctx: FeedContext, feed_title: str, built: dict[RawItem, Article | None]) -> None:
+        key = (ctx, feed_title)
+        with self._lock:
+            old = self._feeds.pop(key, None)  # re-inserted last: the most recently parsed
+            self._items += len(built) - (len(old) if old is not None else 0)
+            self._feeds[key] = built
+            while self._items > self.max_items and len(self._feeds) > 1:
+                oldest = next(iter(self._feeds))
+                self._items -= len(self._feeds.pop(oldest))
+
+    def __len__(self) -> int:
+        """Raw items held, over every feed."""
+        return self._items
+
+    def clear(self) -> None:
+        with self._lock:
+            self._feeds.clear()
+            self._items = 0
+
+
+LAST_BUILT = LastBuilt()
+
+
 def build_articles(feed_title: str, raw: list[RawItem], ctx: FeedContext) -> tuple[Article, ...]:
     """Articles from raw items: normalised, identified, de-duplicated within the feed."""
     feed_title = normalize_text(feed_title)
+    before = LAST_BUILT.get(ctx, feed_title)
+    built: dict[RawItem, Article | None] = {}
     seen: set[str] = set()
     out: list[Article] = []
     for r in raw:
-        article = build_article(r, feed_title, ctx)
+        article = before[r] if r in before else build_article(r, feed_title, ctx)
+        built[r] = article
         if article is None or article.item_id in seen:
             continue
         seen.add(article.item_id)
         out.append(article)
+    LAST_BUILT.put(ctx, feed_title, built)
     return tuple(out)
 
 
