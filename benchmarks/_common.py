@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import json
 import math
 import multiprocessing
@@ -89,6 +90,82 @@ def percentile(values: Sequence[float], pct: float) -> float:
 def rss_mb(pid: int | None = None) -> float:
     """Resident set size of a process (default: this one) in MiB."""
     return float(psutil.Process(pid or os.getpid()).memory_info().rss) / (1024 * 1024)
+
+
+def smaps_rollup_kb(pid: int | None = None) -> dict[str, int]:
+    """/proc/<pid>/smaps_rollup as {field: kB} (empty where there is no such file)."""
+    try:
+        text = Path(f"/proc/{pid or os.getpid()}/smaps_rollup").read_text()
+    except OSError:
+        return {}
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == "kB":
+            out[parts[0].rstrip(":")] = int(parts[1])
+    return out
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+            "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def malloc_info_mb() -> dict[str, float]:
+    """glibc's own view of this process's C heap (mallinfo2, every arena), in MiB:
+    `heap` obtained from the system (sbrk arenas plus mmapped chunks), `in_use`
+    handed out to callers, `free` held in arenas but not in use. Empty off glibc."""
+    try:
+        libc = ctypes.CDLL(None)
+        fn = libc.mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    fn.restype = _MallInfo2
+    info = fn()
+    mb = 1024 * 1024
+    return {
+        "heap": (info.arena + info.hblkhd) / mb,
+        "in_use": (info.uordblks + info.hblkhd) / mb,
+        "free": info.fordblks / mb,
+    }
+
+
+def pymalloc_stats() -> dict[str, float]:
+    """Python's small-object allocator (`sys._debugmallocstats`, read back from fd 2):
+    arenas now and at most (1 MiB each), MiB in blocks handed out, and MiB free inside
+    the arenas (free blocks plus unused pools). Arenas with free room are what RSS
+    keeps after a peak of short-lived objects, until every block in them is free."""
+    with tempfile.TemporaryFile(mode="w+") as f:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(f.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read()
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        name, sep, value = line.rpartition("=")
+        if sep and value.strip().replace(",", "").isdigit():
+            values[name.strip("# ").strip()] = int(value.strip().replace(",", ""))
+    mb = 1024 * 1024
+    unused_pools = sum(v for k, v in values.items() if k.endswith("unused pools * 16384 bytes"))
+    return {
+        "arenas": values.get("arenas allocated current", 0),
+        "arenas_highwater": values.get("arenas highwater mark", 0),
+        "allocated_mb": round(values.get("bytes in allocated blocks", 0) / mb, 2),
+        "free_in_arenas_mb": round(
+            (values.get("bytes in available blocks", 0) + unused_pools) / mb, 2
+        ),
+    }
 
 
 def baseline_rss_mb(module: str = "monitor.app.daemon") -> float:
