@@ -2,10 +2,12 @@
 
 Contract used by the engine (`monitor.core.engine`):
 
-    assess(article, target, hits, lexicon, thresholds) -> Stance
+    assess_all(article, targets, hits, lexicon, thresholds, sentences) -> {target: Stance}
 
 `hits` are the entity hits of the whole article (any entity); `lexicon` is the
-compiled cue lexicon from `rules/lexicon/*.toml` (`compile_lexicon`).
+compiled cue lexicon from `rules/lexicon/*.toml` (`compile_lexicon`); `sentences`
+(optional) are the body's sentences if the caller has split it already.
+`assess` and `assess_detailed` (with the weighed cues) judge one target.
 
 How a stance is reached:
 1. The headline is cut into clauses (`A…B`, `A; B`), the body into sentences,
@@ -18,8 +20,8 @@ How a stance is reached:
    clause that declares a claim false flips it (`오해`, `dismissing speculation`);
    hedges, attribution and headline questions weigh it down; the headline weighs
    it up.
-5. Steps 1-4 do not depend on the target, so they run once per article and are
-   memoised on the Lexicon; for each target only attribution remains: a cue about
+5. Steps 1-4 do not depend on the target, so they run once per article for all
+   of its targets; for each target only attribution remains: a cue about
    the target (or its products, or its buyers' spending) counts fully, one only
    about another company counts less.
 6. Debate markers (`"A" vs "B"` headlines, `analysts split`, `엇갈`) and headline
