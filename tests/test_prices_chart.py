@@ -24,7 +24,8 @@ T0 = datetime(2025, 1, 27, 14, 30, tzinfo=UTC)
 
 
 def decode(png: bytes) -> tuple[int, int, list[list[tuple[int, int, int]]]]:
-    """A strict little PNG reader for what render_chart writes (RGB8, filter 0)."""
+    """A strict little PNG reader for what render_chart writes (8-bit indexed
+    colour, filter 0), giving each pixel's RGB."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     pos, chunks = 8, []
     while pos < len(png):
@@ -34,16 +35,20 @@ def decode(png: bytes) -> tuple[int, int, list[list[tuple[int, int, int]]]]:
         assert zlib.crc32(kind + data) & 0xFFFFFFFF == crc
         chunks.append((kind, data))
         pos += 12 + length
-    assert [k for k, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+    assert [k for k, _ in chunks] == [b"IHDR", b"PLTE", b"IDAT", b"IEND"]
     width, height, depth, ctype, *_ = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert (depth, ctype) == (8, 2)
-    raw = zlib.decompress(chunks[1][1])
-    stride = width * 3 + 1
+    assert (depth, ctype) == (8, 3)
+    plte = chunks[1][1]
+    assert len(plte) % 3 == 0 and 0 < len(plte) <= 256 * 3
+    palette = [tuple(plte[i : i + 3]) for i in range(0, len(plte), 3)]
+    raw = zlib.decompress(chunks[2][1])
+    stride = width + 1
+    assert len(raw) == stride * height
     rows = []
     for y in range(height):
         row = raw[y * stride : (y + 1) * stride]
         assert row[0] == 0
-        rows.append([tuple(row[1 + x * 3 : 4 + x * 3]) for x in range(width)])
+        rows.append([palette[i] for i in row[1:]])
     return width, height, rows  # type: ignore[return-value]
 
 
@@ -105,6 +110,6 @@ def test_a_steep_price_move_is_drawn_without_gaps() -> None:
     canvas = _Canvas(40, 60, (0, 0, 0))
     canvas.line(10, 5, 12, 50, (255, 255, 255))  # a plunge: 45 rows over 2 columns
     w = canvas.width
-    lit = {(x, y) for y in range(60) for x in range(w) if canvas.pixels[(y * w + x) * 3] == 255}
+    lit = {(x, y) for y in range(60) for x in range(w) if canvas.rgb(x, y) == (255, 255, 255)}
     assert all(any((x, y) in lit for x in range(10, 14)) for y in range(5, 51))
     assert all(10 <= x <= 13 and 5 <= y <= 51 for x, y in lit)
