@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from monitor.app.alerts import AlertBuilder, destinations_from_config
+from monitor.app.alerts import STORIES_REFRESH_S, AlertBuilder, destinations_from_config
 from monitor.app.dispatch import Dispatcher, DispatchSettings
 from monitor.clock import SystemClock
 from monitor.config import Config, NotifierConfig
@@ -98,6 +98,30 @@ async def test_copies_in_later_polls_join_the_story_without_a_new_alert(store, c
         "yonhap-economy",
         "hankyung-it",
         "gnews-ko-nvidia",
+    ]
+
+
+async def test_a_story_another_instance_stored_is_joined_not_alerted_again(store, clock):
+    """Two instances share the store; each has built before, so each knows the window."""
+    here = AlertBuilder(config=config(), store=store, clock=clock)
+    there = AlertBuilder(config=config(), store=store, clock=clock)
+    warm = analysis(article("yna", "TSMC 설비투자 확대"), rule("capex"))
+    await commit(store, *await here.build([warm]))
+    await there.build([warm])
+    a, b, c = three_copies(clock)
+    clock.advance(30)
+    first = await there.build([a])  # the other instance alerts the story
+    await commit(store, *first)
+    clock.advance(30)
+    _, joined = await here.build([b])  # a copy reaching this one joins it
+    assert [e.alert.edit_of for e in joined] == [first[1][0].alert.key] * 2
+    # Once the whole window has been read again, a source the other instance added
+    # to the story meanwhile is listed too.
+    await commit(store, *await there.build([c]))
+    clock.advance(STORIES_REFRESH_S)
+    stories, _ = await here.build([b])
+    assert [[s["feed"] for s in r.sources] for r in stories] == [
+        ["yonhap-economy", "gnews-ko-nvidia", "hankyung-it"]
     ]
 
 

@@ -9,11 +9,19 @@ its source to the story record and queues an update (`edit_of`) that lets a
 destination able to edit (Discord) list the new source on the message it
 already posted; the others skip it. Both go back to the poller, which
 commits them in the transaction that marks the articles seen.
+
+The stories of the window (36 hours by default: hundreds of them) are kept in
+memory rather than read and decoded from the store on every build, which cost
+milliseconds per build and grew with the window. Each build reads only the
+stories first seen lately (another instance's new stories show up at once);
+the whole window is read again every few minutes, which is as late as a source
+another instance added to an older story can show up here.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +50,10 @@ PriceContextFn = Callable[[Article], Sequence[PriceContext]]
 ChartFn = Callable[[Article], bytes | None]  # a PNG of the price around the article
 SUMMARY_MAX = 600
 PROVISIONAL_S = 600.0  # stories built here stay matchable while their commit lands
+STORIES_REFRESH_S = 300.0  # the whole story window is read from the store this often
+# Each build reads the stories first seen since the previous read, less this margin:
+# stories another instance was committing meanwhile, or stamped by a clock behind ours.
+STORIES_OVERLAP_S = 30.0
 
 
 def destination_from_config(n: NotifierConfig) -> Destination:
@@ -124,6 +136,9 @@ class AlertBuilder:
         self._chart = chart
         self._cooldowns = Cooldowns()
         self._provisional: dict[str, Story] = {}
+        self._stored: dict[str, Story] = {}  # the store's stories of the window, as last read
+        self._stored_read_at: datetime | None = None  # when the last read was made
+        self._stored_full_at = -math.inf  # monotonic time of the last read of the whole window
 
     async def build(
         self, analyses: Sequence[Analysis]
@@ -134,7 +149,7 @@ class AlertBuilder:
             return [], []
         now = self._clock.now()
         since = now - timedelta(seconds=self._window)
-        known = {r.key: story_from_record(r) for r in await self._store.recent_stories(since)}
+        known = await self._stored_stories(now, since)
         self._forget_provisional(now)
         for key, mine in self._provisional.items():
             known[key] = _merge(known.get(key), mine)
@@ -191,6 +206,26 @@ class AlertBuilder:
         return await self._store.enqueue(entries) if entries else []
 
     # ------------------------------------------------------------------ helpers
+
+    async def _stored_stories(self, now: datetime, since: datetime) -> dict[str, Story]:
+        """The store's stories first seen since `since`: the whole window now and then,
+        else only those first seen since the previous read (minus a margin)."""
+        full = self._clock.monotonic() - self._stored_full_at >= STORIES_REFRESH_S
+        if full or self._stored_read_at is None:
+            records = await self._store.recent_stories(since)
+            self._stored = {}
+            self._stored_full_at = self._clock.monotonic()
+        else:
+            lately = self._stored_read_at - timedelta(seconds=STORIES_OVERLAP_S)
+            records = await self._store.recent_stories(max(since, lately))
+        self._stored_read_at = now
+        for r in records:
+            story = self._stored[r.key] = story_from_record(r)
+            mine = self._provisional.get(r.key)
+            if mine is not None and set(mine.sources) <= set(story.sources):
+                del self._provisional[r.key]  # our commit landed: the store's copy will do
+        self._stored = {k: s for k, s in self._stored.items() if s.first_seen >= since}
+        return dict(self._stored)
 
     def _route(self, item: _NewStory, now: datetime) -> list[NewOutboxEntry]:
         analysis = item.first
