@@ -358,3 +358,46 @@ async def test_a_long_retry_after_hands_every_row_back_instead_of_holding_it(sto
     assert [r.status for r in rows] == ["pending", "pending"]  # no lease left to expire
     assert all((r.next_attempt_at - before).total_seconds() >= 59 for r in rows)
     assert len(fake.posts()) == 1
+
+
+class CommitDuringClaim:
+    """The real store, except that one empty claim is overtaken by a poll committing
+    a row and waking the dispatcher, as happens when a poll lands mid-claim."""
+
+    def __init__(self, store, alert: Alert) -> None:
+        self._store = store
+        self._alert = alert
+        self.dispatcher: Dispatcher | None = None
+        self.committed_at: float | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    async def claim_outbox(self, *args, **kwargs):
+        rows = await self._store.claim_outbox(*args, **kwargs)
+        if not rows and self.committed_at is None and self.dispatcher is not None:
+            await enqueue(self._store, "desk", [self._alert])
+            self.committed_at = asyncio.get_running_loop().time()
+            self.dispatcher.wake()
+        return rows
+
+
+async def test_a_row_committed_during_an_empty_claim_goes_out_without_the_idle_pause(
+    store, session
+):
+    racing = CommitDuringClaim(store, news_alert(7))
+    async with FakeDiscord() as fake:
+        d = Dispatcher(
+            racing,  # type: ignore[arg-type]
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=DispatchSettings(idle_s=5.0),
+        )
+        racing.dispatcher = d
+        await run_until(d, lambda: len(fake.delivered()) >= 1, timeout=3)
+    assert racing.committed_at is not None
+    # The wake came while the claim ran: the next claim follows at once, not after 5 s.
+    assert fake.posts(), "the row waited for the idle pause"
+    [post] = fake.posts()
+    assert post.at - racing.committed_at < 1.0

@@ -43,6 +43,7 @@ log = get_logger(__name__)
 # (destination, outcome, alert, seconds from enqueue to delivery when sent); outcome is
 # one of sent, retry, rejected, gone, failed.
 MESSAGES_KEPT = 5000
+STATES_REFRESH_S = 30.0  # destination states are read again at least this often
 ResultHook = Callable[[str, str, Alert, float | None], None]
 
 
@@ -116,6 +117,7 @@ class Dispatcher:
         self._recent: dict[str, list[float]] = {}  # wall-clock sends, for digests
         self._holds: dict[str, datetime] = {}  # when each destination's held burst goes out
         self._states: dict[str, DestinationState] = {}
+        self._states_loaded_at = -math.inf
         self._flush = False  # when draining, held digests go out at once
         self._claim_deadline = math.inf  # monotonic time by which a send must start
         self._wake = asyncio.Event()
@@ -134,6 +136,9 @@ class Dispatcher:
         this process still holds when it stops (or is cancelled) are handed back."""
         try:
             while not stop.is_set():
+                # Cleared before the claim, not after it: a row committed while the claim
+                # runs sets it again, and the idle wait below returns at once.
+                self._wake.clear()
                 try:
                     handled = await self.dispatch_once()
                 except StoreError as e:
@@ -182,8 +187,11 @@ class Dispatcher:
         # Past half the lease, another instance may soon claim these rows again: a send
         # not under way by then is handed back rather than risk a second copy.
         self._claim_deadline = self._clock.monotonic() + self._cfg.lease_s / 2
-        # Fresh each busy pass: `monitor outbox --retry` may have cleared a broken mark.
-        await self._load_states()
+        # A broken mark may have been cleared by `monitor outbox --retry` since: read the
+        # states again while one is cached, else only now and then (a store round trip
+        # on every pass would sit between each new alert and its send).
+        if self._states_stale():
+            await self._load_states()
         groups: dict[str, list[OutboxEntry]] = {}
         for e in entries:
             groups.setdefault(e.destination, []).append(e)
@@ -480,8 +488,13 @@ class Dispatcher:
         window = self._dest.get(name, Destination(name)).digest_window_s
         self._recent[name] = [t for t in self._recent[name] if now - t < window]
 
+    def _states_stale(self) -> bool:
+        age = self._clock.monotonic() - self._states_loaded_at
+        return age > STATES_REFRESH_S or any(s.broken for s in self._states.values())
+
     async def _load_states(self) -> None:
         self._states = {s.name: s for s in await self._store.load_destinations()}
+        self._states_loaded_at = self._clock.monotonic()
 
     async def _due_soon(self, end: float) -> bool:
         """True when some open row becomes due before the monotonic `end`."""
@@ -490,7 +503,8 @@ class Dispatcher:
         return any(r.next_attempt_at <= horizon for r in rows)
 
     async def _idle(self, stop: asyncio.Event) -> None:
-        self._wake.clear()
+        if self._wake.is_set():
+            return
         stop_wait = asyncio.ensure_future(stop.wait())
         wake_wait = asyncio.ensure_future(self._wake.wait())
         try:
