@@ -334,8 +334,9 @@ def main() -> None:
         args.interval = 1.0
         args.gap = 0.3
     elif args.quick:
+        # The same spacing as the full run: closer stories bunch up in the feeds' poll
+        # rounds and meet Discord's 5 posts / 2 s, which is pacing, not latency.
         args.stories = args.stories or 15
-        args.gap = 0.6
         args.publish_stories = args.publish_stories or 12
     args.stories = args.stories or 200
     args.publish_gap = args.publish_gap or args.interval / 3
