@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import io
@@ -164,6 +165,23 @@ async def test_discord_edits_the_message_it_posted(session) -> None:
     assert "Sources (3)" in [
         f["name"] for f in fake.messages[sent.message_ref]["embeds"][0]["fields"]
     ]
+
+
+async def test_discord_edit_keeps_the_chart_inside_the_embed(session) -> None:
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
+    async with FakeDiscord() as fake:
+        notifier = make_notifier(cfg("discord"), session, fake.url)
+        charted = await notifier.send(news_alert(6, chart_png=png))
+        plain = await notifier.send(news_alert(7))
+        assert charted.message_ref is not None and plain.message_ref is not None
+        # what the dispatcher keeps for an edit has no PNG: the message still has it
+        await notifier.edit(charted.message_ref, news_alert(6, sources=three_sources()))
+        await notifier.edit(plain.message_ref, news_alert(7, sources=three_sources()))
+    charted_embed = fake.messages[charted.message_ref]["embeds"][0]
+    plain_embed = fake.messages[plain.message_ref]["embeds"][0]
+    assert charted_embed["image"] == {"url": "attachment://chart.png"}
+    assert "image" not in plain_embed
+    assert "attachments" not in fake.received[-2].body  # retained, not replaced
 
 
 async def test_discord_url_must_be_a_webhook_url_and_is_never_echoed(session) -> None:

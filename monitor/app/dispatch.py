@@ -471,6 +471,12 @@ class Dispatcher:
         )
 
     def _remember(self, name: str, key: str, ref: str, alert: Alert) -> None:
+        """Keep what a later edit of this message needs: news alerts only (updates and
+        follow-ups edit those), without the chart (the message keeps its attachment)."""
+        if alert.kind != "news":
+            return
+        if alert.chart_png:
+            alert = dataclasses.replace(alert, chart_png="")
         self._messages[(name, key)] = (ref, alert)
         self._messages.move_to_end((name, key))
         while len(self._messages) > MESSAGES_KEPT:

@@ -14,6 +14,7 @@ import base64
 import io
 import re
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -45,6 +46,7 @@ FOOTER_MAX = 2048
 EMBED_TOTAL_MAX = 6000
 GONE_CODES = {10015, 50027}  # unknown webhook, invalid webhook token
 CHART_NAME = "chart.png"
+CHARTED_KEPT = 5000  # messages remembered as carrying a chart, for their edits
 NO_MENTIONS = discord.AllowedMentions.none()  # feed text must never ping anyone
 
 _URL = re.compile(r"^(https?://[^/]+)/api(/v\d+)?/webhooks/(\d+)/([^/?#]+)")
@@ -238,6 +240,9 @@ class DiscordNotifier:
         self._adapter = _SingleAttemptAdapter(base, self.name, scrub, timeout_s)
         self._webhook = discord.Webhook.partial(webhook_id, token, session=session)
         self._charts = config.chart
+        # Messages posted here with a chart: an edit keeps the retained attachment
+        # inside the embed (otherwise it drops out and shows below it, bare).
+        self._charted: OrderedDict[str, None] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"DiscordNotifier(name={self.name!r})"
@@ -260,7 +265,12 @@ class DiscordNotifier:
                 )
         finally:
             async_context.reset(token)
-        return Delivery(message_ref=str(message.id), wait_s=self._adapter.wait_s)
+        ref = str(message.id)
+        if chart is not None:
+            self._charted[ref] = None
+            while len(self._charted) > CHARTED_KEPT:
+                self._charted.popitem(last=False)
+        return Delivery(message_ref=ref, wait_s=self._adapter.wait_s)
 
     def _chart(self, alert: Alert) -> discord.File | None:
         if not (self._charts and alert.chart_png and alert.kind != "digest"):
@@ -272,7 +282,11 @@ class DiscordNotifier:
         return discord.File(io.BytesIO(png), filename=CHART_NAME)
 
     async def edit(self, message_ref: str, alert: Alert) -> Delivery:
-        embed = discord.Embed.from_dict(build_embed(alert))
+        data = build_embed(alert)
+        if message_ref in self._charted:
+            # Attachments not named in an edit are retained; the embed points at it again.
+            data["image"] = {"url": f"attachment://{CHART_NAME}"}
+        embed = discord.Embed.from_dict(data)
         token = async_context.set(self._adapter)
         try:
             await self._webhook.edit_message(
