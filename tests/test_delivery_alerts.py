@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from monitor.app import alerts as alerts_module
 from monitor.app.alerts import STORIES_REFRESH_S, AlertBuilder, destinations_from_config
 from monitor.app.dispatch import Dispatcher, DispatchSettings
 from monitor.clock import SystemClock
@@ -123,6 +124,21 @@ async def test_a_story_another_instance_stored_is_joined_not_alerted_again(store
     assert [[s["feed"] for s in r.sources] for r in stories] == [
         ["yonhap-economy", "gnews-ko-nvidia", "hankyung-it"]
     ]
+
+
+async def test_stories_kept_in_memory_are_bounded_newest_first(store, clock, monkeypatch):
+    monkeypatch.setattr(alerts_module, "STORIES_KEPT", 2)
+    builder = AlertBuilder(config=config(), store=store, clock=clock)
+    titles = ["TSMC 설비투자 확대", "삼성전자 HBM 공급 계약", "엔비디아 블랙웰 출하 지연"]
+    for title in titles:
+        await commit(store, *await builder.build([analysis(article("yna", title), rule("x"))]))
+        clock.advance(60)
+    # the two newest are still known: a copy joins them
+    _, joined = await builder.build([analysis(article("mk", titles[2]), rule("x"))])
+    assert joined and all(e.alert.edit_of for e in joined)
+    # the oldest fell out of memory: past the bound a repeat alerts again
+    _, again = await builder.build([analysis(article("mk", titles[0]), rule("x"))])
+    assert again and not any(e.alert.edit_of for e in again)
 
 
 async def test_a_later_version_with_new_figures_is_a_new_alert(store, clock):

@@ -54,6 +54,10 @@ STORIES_REFRESH_S = 300.0  # the whole story window is read from the store this 
 # Each build reads the stories first seen since the previous read, less this margin:
 # stories another instance was committing meanwhile, or stamped by a clock behind ours.
 STORIES_OVERLAP_S = 30.0
+# At most this many of the window's stories are kept in memory, the newest: a few
+# days' worth for a busy desk, about 1 KB each. Past it, a repeat of an older story
+# would alert again rather than memory grow with the rate of news.
+STORIES_KEPT = 10_000
 
 
 def destination_from_config(n: NotifierConfig) -> Destination:
@@ -224,8 +228,12 @@ class AlertBuilder:
             mine = self._provisional.get(r.key)
             if mine is not None and set(mine.sources) <= set(story.sources):
                 del self._provisional[r.key]  # our commit landed: the store's copy will do
-        self._stored = {k: s for k, s in self._stored.items() if s.first_seen >= since}
-        return dict(self._stored)
+        kept = {k: s for k, s in self._stored.items() if s.first_seen >= since}
+        if len(kept) > STORIES_KEPT:
+            newest = sorted(kept.values(), key=lambda s: s.first_seen)[-STORIES_KEPT:]
+            kept = {s.key: s for s in newest}
+        self._stored = kept
+        return dict(kept)
 
     def _route(self, item: _NewStory, now: datetime) -> list[NewOutboxEntry]:
         analysis = item.first
