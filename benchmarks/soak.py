@@ -23,8 +23,9 @@ off, and `--minutes 30` shows the rest settled.
 
 The last line of stdout is one JSON object: rss_start_mb (after the first
 round), rss_warm_mb, rss_end_mb, rss_max_mb, rss_rise_after_warm_up_mb,
-rss_slope_last_half_mb_per_min (and its standard error), flat, tasks_start,
-tasks_end, fds_start, fds_end, alerts_delivered, minutes, and more. The object
+rss_slope_last_half_mb_per_min (and its standard error), flat, tasks_start and
+tasks_end (at rest between poll rounds: the fewest in the first and last minute),
+tasks_max, fds_start, fds_end, alerts_delivered, minutes, and more. The object
 types that grew most after warm-up go to stderr at the end.
 """
 
@@ -339,8 +340,10 @@ async def soak(
         "db_end_mb": round(last["db"], 1),
         "pymalloc_warm": arenas_warm,
         "pymalloc_end": arenas_end,
-        "tasks_start": int(first["tasks"]),
-        "tasks_end": int(last["tasks"]),
+        # A sample taken during a poll round also counts its feed tasks in flight: the
+        # tasks at rest are the fewest seen in the first and in the last minute.
+        "tasks_start": int(min(s["tasks"] for s in steady if s["t"] <= steady[0]["t"] + 60)),
+        "tasks_end": int(min(s["tasks"] for s in samples if s["t"] >= last["t"] - 60)),
         "tasks_max": int(max(s["tasks"] for s in samples)),
         "fds_start": int(first["fds"]),
         "fds_end": int(last["fds"]),
