@@ -462,29 +462,3 @@ async def test_each_feed_that_commits_alerts_signals_at_once(
         await poller.poll_all()
         await signalled()
     assert outbox_at_signal == [-1, 1]  # one signal, for the one feed that queued alerts
-
-
-async def test_a_daemon_feed_is_due_on_the_tick_nearest_its_interval(
-    server: FeedServer, tmp_path: Path, clock: FakeClock
-) -> None:
-    """Polled on a 1 s tick, a 5 s feed whose fetch ended just after a tick is taken
-    5 s later, not 6."""
-    from monitor.feeds.http import make_session
-
-    server.add("/a.xml", rss(1))
-    config = make_config(server, ["/a.xml"], tmp_path, interval=5.0, adaptive=False)
-    config = config.model_copy(
-        update={"fetch": config.fetch.model_copy(update={"min_interval": 1.0})}
-    )
-    store = open_store(config.store.url, clock=clock, instance_id="t")
-    async with store, make_session(config.fetch) as session:
-        ticked = Poller(config, store, session, clock, owner="t", tick_s=1.0)
-        clock.advance(0.05)  # the fetch ends just after the tick at 0
-        [first] = await ticked.poll_due()
-        assert first.status == "ok"
-        clock.advance(4.95)  # the tick at 5 s
-        assert [o.feed for o in await ticked.poll_due()] == ["a-xml"]
-        clock.advance(4.0)  # a tick early: not yet
-        assert await ticked.poll_due() == []
-        clock.advance(1.0)
-        assert [o.feed for o in await ticked.poll_due()] == ["a-xml"]

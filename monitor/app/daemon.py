@@ -221,7 +221,6 @@ class Daemon:
                 self.clock,
                 on_new=self._on_new,
                 owner=self.instance_id,
-                tick_s=POLL_TICK_S,
                 on_committed=self._wake_dispatcher,
             )
             self._dispatcher = Dispatcher(

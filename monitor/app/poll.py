@@ -17,7 +17,7 @@ import dataclasses
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -81,14 +81,9 @@ class Poller:
         rng: random.Random | None = None,
         owner: str = "local",
         report_first: bool = False,
-        tick_s: float = 0.0,
         on_committed: Callable[[], None] | None = None,
     ) -> None:
         self._config = config
-        # A daemon polls due feeds on a tick of `tick_s`: a feed is due half a tick
-        # early, so that it is taken on the tick nearest its interval rather than the
-        # one after (a 5 s feed fetched just after a tick would wait 6 s otherwise).
-        self._early = timedelta(seconds=tick_s / 2)
         # Called after a poll committed alerts, so they go out without waiting for
         # the rest of the round.
         self._on_committed = on_committed
@@ -257,11 +252,8 @@ class Poller:
         state.etag = result.headers.get("etag", state.etag)
         state.last_modified = result.headers.get("last-modified", state.last_modified)
         state.last_success, state.last_error, state.consecutive_failures = now, None, 0
-        state.next_poll_at = (
-            next_after_success(
-                now, interval, parse_max_age(result.headers.get("cache-control")), self._limits
-            )
-            - self._early
+        state.next_poll_at = next_after_success(
+            now, interval, parse_max_age(result.headers.get("cache-control")), self._limits
         )
         await self._store.save_feed_state(state)
         log.debug("feed_not_modified", feed=feed.name)
@@ -315,11 +307,8 @@ class Poller:
         state.last_modified = result.headers.get("last-modified")
         state.last_success, state.last_error, state.consecutive_failures = now, None, 0
         state.interval_s = interval
-        state.next_poll_at = (
-            next_after_success(
-                now, interval, parse_max_age(result.headers.get("cache-control")), self._limits
-            )
-            - self._early
+        state.next_poll_at = next_after_success(
+            now, interval, parse_max_age(result.headers.get("cache-control")), self._limits
         )
         state.items_total += len(new)
         await self._store.commit_poll(state, items, stories, alerts)
