@@ -152,7 +152,6 @@ class _Text:
 
     text: str
     tokens: tuple[TermMatch, ...]
-    starts: tuple[int, ...]  # token starts, for bisect
     sentences: tuple[Span, ...]
     sentence_starts: tuple[int, ...]
     cuts: tuple[int, ...]  # clause starts (every sentence start among them), then len(text)
@@ -219,7 +218,6 @@ def _scan_text(
     return _new_text(
         text,
         tuple(tokens),
-        tuple([t.start for t in tokens]),
         tuple(spans),
         sentence_starts,
         tuple(cuts),
