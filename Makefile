@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint install
 
-$(BIN)/monitor: pyproject.toml
+$(BIN)/monitor: pyproject.toml setup.py monitor/core/matcher.py
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
