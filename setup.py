@@ -25,7 +25,7 @@ def extensions() -> list[Any]:
     exts = cythonize(
         COMPILED,
         language_level=3,
-        compiler_directives={"binding": False, "embedsignature": False},
+        compiler_directives={"binding": False},
         quiet=True,
     )
     for ext in exts:

@@ -17,7 +17,9 @@ synthetic companies, then measures in one process:
 
 and, for comparison, the same bare scan with pyahocorasick over the same patterns
 (`baseline_pyahocorasick_articles_per_s`, timed in turn with the other two, and
-`ratio_vs_pyahocorasick`). The last line printed is one JSON object.
+`ratio_vs_pyahocorasick`). `matcher_compiled` says whether the matcher ran as the
+extension module setup.py builds (false: pure Python). The last line printed is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import monitor.core.matcher as matcher_module
 from monitor.core.engine import RuleSet, analyze, build_ruleset, match_only
 from monitor.core.models import Article
 from monitor.core.rules import (
@@ -396,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "raw_matches_per_kchar": round(density, 1),
         "build_s": round(build_s, 2),
         "rounds": args.rounds,
+        "matcher_compiled": not matcher_module.__file__.endswith(".py"),
     }
     for k, v in result.items():
         print(f"{k:40s} {v}", file=sys.stderr)
