@@ -9,8 +9,11 @@ ETags (so unchanged feeds answer 304). It stamps, for every item, the
 monotonic time at which the first response carrying it had been written out
 completely: the moment a poll "has fetched" the story. A feed can be made slow
 (answers after a delay) or broken (alternates 500 and malformed XML).
-`serve_farm` runs a farm, a fake Discord and a replayed Yahoo in a child
-process, for benchmarks that measure the daemon's own process.
+`ChildProcess` runs fakes in a spawned process that answers requests over a
+pipe (`answer_parent`), so that a benchmark's daemon has its process and event
+loop to itself; `loopback_fakes` serves a farm, a fake Discord and a replayed
+Yahoo there. `serve_farm` / `FarmProcess` is such a child for benchmarks that
+measure the daemon's own process.
 """
 
 from __future__ import annotations
@@ -27,15 +30,17 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +52,9 @@ from aiohttp import web  # noqa: E402
 
 from monitor.clock import OffsetClock  # noqa: E402
 from monitor.rulefiles import default_rules_dir  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.fakes.discord_server import FakeDiscord
 
 # 15:45 New York time on 2025-01-27, as in the demo: the replayed NVDA session is live.
 REPLAY_START = datetime(2025, 1, 27, 20, 45, tzinfo=UTC)
@@ -321,6 +329,11 @@ def render_rss(name: str, items: Sequence[dict[str, str]]) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+def farm_url(port: int, name: str) -> str:
+    """The address of feed `name` on a farm serving on `port`."""
+    return f"http://127.0.0.1:{port}/feeds/{name}.xml"
+
+
 class FeedFarm:
     """Many feeds on one loopback port. `now` dates the items (the daemon's clock)."""
 
@@ -346,7 +359,7 @@ class FeedFarm:
         feed.body = render_rss(name, feed.items)
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/feeds/{name}.xml"
+        return farm_url(self.port, name)
 
     def publish(self, name: str, title: str, description: str = "", *, stamp: bool = True) -> str:
         """Append a story to a feed now; returns its guid."""
@@ -431,6 +444,110 @@ class FeedFarm:
 # ----------------------------------------------------------------------------- a server process
 
 
+@contextlib.asynccontextmanager
+async def loopback_fakes(
+    clock: OffsetClock, farm: FeedFarm, discord: FakeDiscord
+) -> AsyncIterator[dict[str, Any]]:
+    """Serve `farm`, `discord` and a Yahoo replaying NVDA on 2025-01-27 (at `clock`)
+    on loopback ports; yields their addresses (`farm_port`, `discord_url`,
+    `yahoo_url`) and stops all three on the way out."""
+    from monitor.demo.price_server import make_yahoo_app, nvda_2025_01_27
+
+    await farm.start()
+    try:
+        async with discord:
+            yahoo = web.AppRunner(make_yahoo_app([nvda_2025_01_27()], clock), access_log=None)
+            await yahoo.setup()
+            try:
+                await web.TCPSite(yahoo, "127.0.0.1", 0).start()
+                yield {
+                    "farm_port": farm.port,
+                    "discord_url": discord.url,
+                    "yahoo_url": f"http://127.0.0.1:{yahoo.addresses[0][1]}",
+                }
+            finally:
+                await yahoo.cleanup()
+    finally:
+        await farm.stop()
+
+
+STOP = "stop"
+
+
+async def answer_parent(conn: Connection, handle: Callable[[Any], Awaitable[Any]]) -> None:
+    """In a child process: answer each request the parent sends on `conn` with
+    `await handle(request)`, one at a time and in order, until it sends `STOP` or
+    goes away. The event loop reads the pipe itself (no thread, no polling), so a
+    request is handled as soon as it arrives, between the fakes' own callbacks."""
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    fd = conn.fileno()
+
+    def readable() -> None:
+        try:
+            inbox.put_nowait(conn.recv())
+        except (EOFError, OSError):
+            loop.remove_reader(fd)
+            inbox.put_nowait(STOP)
+
+    loop.add_reader(fd, readable)
+    try:
+        while (request := await inbox.get()) != STOP:
+            conn.send(await handle(request))
+    finally:
+        loop.remove_reader(fd)
+
+
+class ChildProcess:
+    """`with ChildProcess(target, spec) as child:` runs `target(spec, conn)` in a
+    spawned process. The target sends one message once it serves (kept in
+    `child.info`), then answers requests, typically with `answer_parent`.
+
+    Benchmarks put their fakes in such a child so that the daemon they measure has
+    its process, its event loop and, as far as the OS allows, a core to itself."""
+
+    def __init__(self, target: Callable[[Any, Connection], None], spec: Any) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=target, args=(spec, child), daemon=True)
+        self._lock = threading.Lock()
+        self._pipe_thread: ThreadPoolExecutor | None = None
+        self.info: Any = None
+
+    def __enter__(self) -> Self:
+        self._proc.start()
+        if not self._conn.poll(60):
+            raise RuntimeError("child process did not start serving within 60 s")
+        self.info = self._conn.recv()
+        return self
+
+    def call(self, request: Any, timeout: float = 10.0) -> Any:
+        """Send `request` and wait for the answer (TimeoutError after `timeout` s)."""
+        with self._lock:
+            self._conn.send(request)
+            if not self._conn.poll(timeout):
+                raise TimeoutError(f"no answer to {request!r} within {timeout} s")
+            return self._conn.recv()
+
+    async def acall(self, request: Any, timeout: float = 10.0) -> Any:
+        """`call` from a coroutine: the round trip waits on a thread of its own, so
+        the event loop it is awaited on (the measured daemon's) runs meanwhile."""
+        if self._pipe_thread is None:
+            self._pipe_thread = ThreadPoolExecutor(1, thread_name_prefix="child-pipe")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pipe_thread, self.call, request, timeout)
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send(STOP)
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(5)
+        if self._pipe_thread is not None:
+            self._pipe_thread.shutdown(wait=False, cancel_futures=True)
+
+
 @dataclass(frozen=True)
 class FarmSpec:
     """What `serve_farm` serves: `feeds` feeds, of which every `change_every`-th
@@ -460,60 +577,50 @@ def _kind(spec: FarmSpec, i: int) -> str:
 
 
 async def _farm_main(spec: FarmSpec, conn: Connection) -> None:
-    from monitor.demo.price_server import make_yahoo_app, nvda_2025_01_27
     from tests.fakes.discord_server import FakeDiscord
 
     clock = OffsetClock(REPLAY_START)
     farm = FeedFarm(clock.now, keep=spec.items, slow_s=spec.slow_s)
     for i in range(spec.feeds):
         farm.add(farm_name(i), _kind(spec, i), items=spec.items, seed=i)
-    await farm.start()
     discord = FakeDiscord()
-    await discord.__aenter__()
-    yahoo = web.AppRunner(make_yahoo_app([nvda_2025_01_27()], clock), access_log=None)
-    await yahoo.setup()
-    await web.TCPSite(yahoo, "127.0.0.1", 0).start()
-    conn.send(
-        {
-            "farm_port": farm.port,
-            "discord_url": discord.url,
-            "yahoo_url": f"http://127.0.0.1:{yahoo.addresses[0][1]}",
-        }
-    )
-    changing = [farm_name(i) for i in range(2, spec.feeds) if i % spec.change_every == 2]
-    rng = random.Random(11)
-    serial = 0
     posts = 0
-    next_round = time.monotonic() + spec.round_s
-    loop = asyncio.get_running_loop()
-    while True:
-        # The parent asks for counters or says stop through the pipe.
-        ready = await loop.run_in_executor(None, conn.poll, 0.2)
-        if ready:
-            msg = conn.recv()
-            if msg == "stop":
-                break
-            # Bodies are not needed once counted; keep the fake's own memory flat.
-            posts += len(discord.delivered())
-            discord.received = [r for r in discord.received if r.status == 0]
-            conn.send(
-                {
-                    "hits": farm.hits(),
-                    "polled": farm.polled(),
-                    "statuses": dict(farm.statuses),
-                    "discord_posts": posts,
-                }
-            )
-            discord.messages.clear()
-        if time.monotonic() >= next_round:
+
+    async def counters(_request: Any) -> dict[str, Any]:
+        nonlocal posts
+        # Bodies are not needed once counted; keep the fake's own memory flat.
+        posts += len(discord.delivered())
+        discord.received = [r for r in discord.received if r.status == 0]
+        discord.messages.clear()
+        return {
+            "hits": farm.hits(),
+            "polled": farm.polled(),
+            "statuses": dict(farm.statuses),
+            "discord_posts": posts,
+        }
+
+    async def rounds() -> None:
+        changing = [farm_name(i) for i in range(2, spec.feeds) if i % spec.change_every == 2]
+        rng = random.Random(11)
+        serial = 0
+        next_round = time.monotonic() + spec.round_s
+        while True:
+            await asyncio.sleep(next_round - time.monotonic())
             next_round += spec.round_s
             for name in changing:
                 serial += 1
                 match = serial % spec.match_every == 0
                 farm.publish(name, story_title(serial, rng, match), story_text(match))
-    await yahoo.cleanup()
-    await discord.__aexit__()
-    await farm.stop()
+
+    async with loopback_fakes(clock, farm, discord) as info:
+        conn.send(info)
+        publisher = asyncio.create_task(rounds())
+        try:
+            await answer_parent(conn, counters)
+        finally:
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
 
 
 def serve_farm(spec: FarmSpec, conn: Connection) -> None:
@@ -521,37 +628,19 @@ def serve_farm(spec: FarmSpec, conn: Connection) -> None:
     asyncio.run(_farm_main(spec, conn))
 
 
-class FarmProcess:
+class FarmProcess(ChildProcess):
     """`with FarmProcess(spec) as farm:` a `serve_farm` child; `farm.info` has its URLs."""
 
     def __init__(self, spec: FarmSpec) -> None:
+        super().__init__(serve_farm, spec)
         self.spec = spec
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=serve_farm, args=(spec, child), daemon=True)
-        self.info: dict[str, Any] = {}
-
-    def __enter__(self) -> FarmProcess:
-        self._proc.start()
-        if not self._conn.poll(60):
-            raise RuntimeError("feed farm did not start within 60 s")
-        self.info = self._conn.recv()
-        return self
 
     def counters(self) -> dict[str, Any]:
-        self._conn.send("counters")
-        if not self._conn.poll(10):
+        try:
+            result: dict[str, Any] = self.call("counters")
+        except TimeoutError:
             return {}
-        result: dict[str, Any] = self._conn.recv()
         return result
 
     def feed_url(self, i: int) -> str:
-        return f"http://127.0.0.1:{self.info['farm_port']}/feeds/{farm_name(i)}.xml"
-
-    def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(OSError):
-            self._conn.send("stop")
-        self._proc.join(10)
-        if self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join(5)
+        return farm_url(self.info["farm_port"], farm_name(i))

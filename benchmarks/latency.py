@@ -1,6 +1,15 @@
 """Alert latency through the real pipeline: poller, engine, alert builder,
 outbox, dispatcher and the Discord notifier, against loopback fakes.
 
+The daemon runs alone in this process; the feed farm, the fake Discord and the
+replayed Yahoo run in a child process (one for the whole run, with fresh fakes
+for each phase), as real feeds and Discord run on other machines. In the
+daemon's process they would count in what is measured: the fake Discord parsing
+each multipart post (with its PNG chart) and the farm rendering RSS would take
+turns with the daemon on its event loop and its core. The fakes stamp every
+time with time.monotonic(), which is one clock for all processes of the
+machine, and this process reads the stamps back at the end.
+
 Two figures, both timed from outside the daemon:
 
 * fetch -> ack: from the moment the feed server has written out the first body
@@ -18,7 +27,8 @@ Two figures, both timed from outside the daemon:
     python benchmarks/latency.py             # 200 + 200 + 200 stories (about 12 minutes)
     python benchmarks/latency.py --quick     # 15 + 15 + 12 stories, under a minute
     python benchmarks/latency.py --profile   # also print a pyinstrument profile of the
-                                             # fetch -> ack phase on stderr
+                                             # daemon's process during the fetch -> ack
+                                             # phase on stderr
 
 The last line of stdout is one JSON object: fetch_to_ack_p50_ms,
 fetch_to_ack_p99_ms, publish_to_delivery_p50_s, publish_to_delivery_p99_s,
@@ -37,7 +47,9 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +57,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     REPLAY_START,
+    ChildProcess,
     FeedFarm,
+    answer_parent,
     bench_rules,
     emit,
+    farm_url,
+    loopback_fakes,
     percentile,
     progress,
     quiet_logs,
@@ -69,7 +85,6 @@ from monitor.config import (
     RulesConfig,
     StoreConfig,
 )
-from monitor.demo.price_server import make_yahoo_app, nvda_2025_01_27
 from tests.fakes.discord_server import FakeDiscord
 
 SERIAL = re.compile(r"report (\d+)")
@@ -100,46 +115,111 @@ class TimedDiscord(FakeDiscord):
         return sum(1 for r in self.received if r.status == 429)
 
 
-class Rig:
-    """Feed farm + Yahoo + timed Discord + the daemon, in this process."""
+class Fakes:
+    """The child process's side: one rig's feed farm, timed Discord and Yahoo at a
+    time, driven by the parent's requests (see `handle`)."""
 
-    def __init__(self, tmp: Path, feeds: int, interval: float, charts: bool = True) -> None:
+    def __init__(self) -> None:
+        self.farm: FeedFarm | None = None
+        self.discord: TimedDiscord | None = None
+        self._serving = contextlib.AsyncExitStack()
+
+    async def handle(self, request: tuple[Any, ...]) -> Any:
+        """("open", feeds, clock_now, wall_now) serves fresh fakes on a clock that
+        agrees with the parent's and answers their addresses; ("publish", feed,
+        title, text) appends a story and answers its guid; ("polled",) how many
+        feeds were fetched; ("acked",) the serials Discord acknowledged;
+        ("report",) the timings and counts; ("close",) stops the fakes."""
+        match request:
+            case ("open", feeds, clock_now, wall_now):
+                await self._serving.aclose()
+                clock = OffsetClock(clock_now + (datetime.now(UTC) - wall_now))
+                self.farm = FeedFarm(clock.now)
+                for name in feeds:
+                    self.farm.add(name, items=5, seed=hash(name) & 0xFFFF)
+                self.discord = TimedDiscord()
+                return await self._serving.enter_async_context(
+                    loopback_fakes(clock, self.farm, self.discord)
+                )
+            case ("close",):
+                await self._serving.aclose()
+                self.farm = self.discord = None
+                return None
+        farm, discord = self.farm, self.discord
+        if farm is None or discord is None:
+            raise RuntimeError(f"{request!r} before the fakes were opened")
+        match request:
+            case ("publish", feed, title, text):
+                return farm.publish(feed, title, text)
+            case ("polled",):
+                return farm.polled()
+            case ("acked",):
+                return list(discord.acked)
+            case ("report",):
+                return {
+                    "sent_at": farm.sent_at,
+                    "published_at": farm.published_at,
+                    "acked": discord.acked,
+                    "digests": discord.digests,
+                    "rate_limited": discord.rate_limited(),
+                }
+        raise ValueError(f"unknown request {request!r}")
+
+    async def serve(self, conn: Connection) -> None:
+        conn.send("ready")
+        try:
+            await answer_parent(conn, self.handle)
+        finally:
+            await self._serving.aclose()
+
+
+def serve_fakes(_spec: None, conn: Connection) -> None:
+    """Child-process entry: serve `Fakes` until the parent says stop."""
+    asyncio.run(Fakes().serve(conn))
+
+
+class Rig:
+    """The daemon, in this process, against a feed farm, Yahoo and a timed Discord
+    served by `fakes` (a child process running `serve_fakes`)."""
+
+    def __init__(
+        self, fakes: ChildProcess, tmp: Path, feeds: int, interval: float, charts: bool = True
+    ) -> None:
+        self.fakes = fakes
         self.tmp = tmp
         self.interval = interval
         self.charts = charts
         self.clock = OffsetClock(REPLAY_START)
-        self.farm = FeedFarm(self.clock.now)
         self.names = [f"wire-{i}" for i in range(feeds)]
-        for n in self.names:
-            self.farm.add(n, items=5, seed=hash(n) & 0xFFFF)
-        self.discord = TimedDiscord()
         self.rules = bench_rules(tmp / "rules")
         self.stop = asyncio.Event()
         self.daemon: Daemon | None = None
         self._task: asyncio.Task[None] | None = None
-        self._yahoo: web.AppRunner | None = None
+        self._open = False
         self.guid_serial: dict[str, int] = {}
 
-    def config(self, yahoo_url: str) -> Config:
+    def config(self, served: dict[str, Any]) -> Config:
         return Config(
             store=StoreConfig(url=f"sqlite:///{self.tmp / 'state.db'}"),
             fetch=FetchConfig(allow_private_networks=True, min_interval=0.5),
             feeds=[
                 FeedConfig(
                     name=n,
-                    url=self.farm.url(n),
+                    url=farm_url(served["farm_port"], n),
                     interval=self.interval,
                     adaptive=False,
                     timezone="America/New_York",
                 )
                 for n in self.names
             ],
-            prices=PricesConfig(symbols=["NVDA"], yahoo_base_url=yahoo_url, interval=30.0),
+            prices=PricesConfig(
+                symbols=["NVDA"], yahoo_base_url=served["yahoo_url"], interval=30.0
+            ),
             notifiers=[
                 NotifierConfig(
                     name="discord",
                     kind="discord",
-                    url=self.discord.url,
+                    url=served["discord_url"],
                     digest_threshold=100_000,  # every story its own message
                     chart=self.charts,
                 )
@@ -149,16 +229,12 @@ class Rig:
         )
 
     async def __aenter__(self) -> Rig:
-        await self.farm.start()
-        await self.discord.__aenter__()
-        self._yahoo = web.AppRunner(
-            make_yahoo_app([nvda_2025_01_27()], self.clock), access_log=None
+        served = await self.fakes.acall(
+            ("open", self.names, self.clock.now(), datetime.now(UTC)), timeout=30
         )
-        await self._yahoo.setup()
-        await web.TCPSite(self._yahoo, "127.0.0.1", 0).start()
-        yahoo_url = f"http://127.0.0.1:{self._yahoo.addresses[0][1]}"
+        self._open = True
         self.daemon = Daemon(
-            self.config(yahoo_url),
+            self.config(served),
             rules_dir=self.rules,
             clock=self.clock,
             environ={},
@@ -167,7 +243,8 @@ class Rig:
         self._task = asyncio.create_task(self.daemon.run(self.stop))
         await asyncio.wait_for(self.daemon.started.wait(), 30)
         # The first fetch of each feed is recorded silently: let it happen first.
-        await self.wait(lambda: self.farm.polled() == len(self.names), 30)
+        if not await self.wait(self.all_polled, 30):
+            raise RuntimeError("the daemon did not fetch every feed within 30 s")
         await asyncio.sleep(0.5)
         return self
 
@@ -175,14 +252,15 @@ class Rig:
         self.stop.set()
         if self._task is not None:
             await asyncio.wait_for(self._task, 40)
-        if self._yahoo is not None:
-            await self._yahoo.cleanup()
-        await self.discord.__aexit__()
-        await self.farm.stop()
+        if self._open:
+            await self.fakes.acall(("close",), timeout=30)
 
-    async def wait(self, predicate: Any, timeout: float) -> bool:
+    async def all_polled(self) -> bool:
+        return bool(await self.fakes.acall(("polled",)) == len(self.names))
+
+    async def wait(self, predicate: Callable[[], Awaitable[bool]], timeout: float) -> bool:
         end = time.monotonic() + timeout
-        while not predicate():
+        while not await predicate():
             if self._task is not None and self._task.done():
                 self._task.result()
                 raise RuntimeError("daemon stopped by itself")
@@ -191,13 +269,22 @@ class Rig:
             await asyncio.sleep(0.05)
         return True
 
-    def publish(self, serial: int, feed: str, rng: random.Random) -> str:
-        guid = self.farm.publish(feed, story_title(serial, rng), story_text(True))
+    async def publish(self, serial: int, feed: str, rng: random.Random) -> str:
+        guid: str = await self.fakes.acall(
+            ("publish", feed, story_title(serial, rng), story_text(True))
+        )
         self.guid_serial[guid] = serial
         return guid
 
-    def delivered(self, guids: list[str]) -> int:
-        return sum(1 for g in guids if self.guid_serial[g] in self.discord.acked)
+    async def delivered(self, guids: list[str]) -> int:
+        acked = set(await self.fakes.acall(("acked",)))
+        return sum(1 for g in guids if self.guid_serial[g] in acked)
+
+    async def report(self) -> dict[str, Any]:
+        """What the fakes timed and counted: sent_at and published_at by guid,
+        acked by serial, digests and rate_limited."""
+        report: dict[str, Any] = await self.fakes.acall(("report",))
+        return report
 
 
 @contextlib.contextmanager
@@ -216,10 +303,12 @@ def profiled(enabled: bool) -> Iterator[None]:
         print(profiler.output_text(unicode=True, show_all=False), file=sys.stderr)
 
 
-async def fetch_to_ack(stories: int, gap: float, profile: bool, charts: bool) -> dict[str, Any]:
+async def fetch_to_ack(
+    fakes: ChildProcess, stories: int, gap: float, profile: bool, charts: bool
+) -> dict[str, Any]:
     rng = random.Random(1)
     with tempfile.TemporaryDirectory() as d:
-        async with Rig(Path(d), feeds=4, interval=1.0, charts=charts) as rig:
+        async with Rig(fakes, Path(d), feeds=4, interval=1.0, charts=charts) as rig:
             progress(
                 f"fetch->ack, charts {'on' if charts else 'off'}: {stories} stories, "
                 f"one every {gap}s over 4 feeds"
@@ -227,15 +316,21 @@ async def fetch_to_ack(stories: int, gap: float, profile: bool, charts: bool) ->
             guids: list[str] = []
             with profiled(profile):
                 for k in range(stories):
-                    guids.append(rig.publish(k, rig.names[k % 4], rng))
+                    guids.append(await rig.publish(k, rig.names[k % 4], rng))
                     await asyncio.sleep(gap)
                     if k % 50 == 49:
-                        progress(f"  {k + 1} published, {rig.delivered(guids)} delivered")
-                await rig.wait(lambda: rig.delivered(guids) == len(guids), 30)
+                        progress(f"  {k + 1} published, {await rig.delivered(guids)} delivered")
+
+                async def all_delivered() -> bool:
+                    return await rig.delivered(guids) == len(guids)
+
+                await rig.wait(all_delivered, 30)
+            timed = await rig.report()
+            acked, sent_at = timed["acked"], timed["sent_at"]
             latencies = [
-                (rig.discord.acked[rig.guid_serial[g]] - rig.farm.sent_at[g]) * 1000
+                (acked[rig.guid_serial[g]] - sent_at[g]) * 1000
                 for g in guids
-                if rig.guid_serial[g] in rig.discord.acked and g in rig.farm.sent_at
+                if rig.guid_serial[g] in acked and g in sent_at
             ]
             return {
                 "stories": stories,
@@ -243,16 +338,18 @@ async def fetch_to_ack(stories: int, gap: float, profile: bool, charts: bool) ->
                 "p50_ms": round(percentile(latencies, 50), 2),
                 "p99_ms": round(percentile(latencies, 99), 2),
                 "max_ms": round(max(latencies, default=float("nan")), 2),
-                "digests": rig.discord.digests,
-                "rate_limited": rig.discord.rate_limited(),
+                "digests": timed["digests"],
+                "rate_limited": timed["rate_limited"],
             }
 
 
-async def publish_to_delivery(stories: int, gap: float, interval: float) -> dict[str, Any]:
+async def publish_to_delivery(
+    fakes: ChildProcess, stories: int, gap: float, interval: float
+) -> dict[str, Any]:
     rng = random.Random(2)
     feeds = 8
     with tempfile.TemporaryDirectory() as d:
-        async with Rig(Path(d), feeds=feeds, interval=interval) as rig:
+        async with Rig(fakes, Path(d), feeds=feeds, interval=interval) as rig:
             progress(
                 f"publish->delivery: {stories} stories at random moments over {feeds} feeds "
                 f"polled every {interval}s"
@@ -263,14 +360,20 @@ async def publish_to_delivery(stories: int, gap: float, interval: float) -> dict
                 # Story k lands at a random moment of its own slot of `gap` seconds.
                 at = start + k * gap + rng.uniform(0, gap)
                 await asyncio.sleep(max(0.0, at - time.monotonic()))
-                guids.append(rig.publish(100_000 + k, rng.choice(rig.names), rng))
+                guids.append(await rig.publish(100_000 + k, rng.choice(rig.names), rng))
                 if k % 50 == 49:
-                    progress(f"  {k + 1} published, {rig.delivered(guids)} delivered")
-            await rig.wait(lambda: rig.delivered(guids) == len(guids), interval + 30)
+                    progress(f"  {k + 1} published, {await rig.delivered(guids)} delivered")
+
+            async def all_delivered() -> bool:
+                return await rig.delivered(guids) == len(guids)
+
+            await rig.wait(all_delivered, interval + 30)
+            timed = await rig.report()
+            acked, published_at = timed["acked"], timed["published_at"]
             delays = [
-                rig.discord.acked[rig.guid_serial[g]] - rig.farm.published_at[g]
+                acked[rig.guid_serial[g]] - published_at[g]
                 for g in guids
-                if rig.guid_serial[g] in rig.discord.acked
+                if rig.guid_serial[g] in acked
             ]
             return {
                 "stories": stories,
@@ -278,18 +381,19 @@ async def publish_to_delivery(stories: int, gap: float, interval: float) -> dict
                 "p50_s": round(percentile(delays, 50), 3),
                 "p99_s": round(percentile(delays, 99), 3),
                 "max_s": round(max(delays, default=float("nan")), 3),
-                "rate_limited": rig.discord.rate_limited(),
+                "rate_limited": timed["rate_limited"],
             }
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
-    a = await fetch_to_ack(args.stories, args.gap, args.profile, charts=True)
-    progress(f"fetch->ack p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms")
-    plain = await fetch_to_ack(args.stories, args.gap, False, charts=False)
-    progress(f"fetch->ack without charts p50 {plain['p50_ms']} ms, p99 {plain['p99_ms']} ms")
-    b = await publish_to_delivery(args.publish_stories, args.publish_gap, args.interval)
-    progress(f"publish->delivery p50 {b['p50_s']} s, p99 {b['p99_s']} s")
+    with ChildProcess(serve_fakes, None) as fakes:
+        a = await fetch_to_ack(fakes, args.stories, args.gap, args.profile, charts=True)
+        progress(f"fetch->ack p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms")
+        plain = await fetch_to_ack(fakes, args.stories, args.gap, False, charts=False)
+        progress(f"fetch->ack without charts p50 {plain['p50_ms']} ms, p99 {plain['p99_ms']} ms")
+        b = await publish_to_delivery(fakes, args.publish_stories, args.publish_gap, args.interval)
+        progress(f"publish->delivery p50 {b['p50_s']} s, p99 {b['p99_s']} s")
     return {
         "fetch_to_ack_p50_ms": a["p50_ms"],
         "fetch_to_ack_p99_ms": a["p99_ms"],
