@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import math
 import random
 from collections import OrderedDict, deque
@@ -122,8 +123,10 @@ class Dispatcher:
         self._claim_deadline = math.inf  # monotonic time by which a send must start
         self._wake = asyncio.Event()
         self._on_result = on_result
-        # (destination, dedupe key) -> (message ref, alert shown): what updates can edit.
-        self._messages: OrderedDict[tuple[str, str], tuple[str, Alert]] = OrderedDict()
+        # (destination, dedupe key) -> (message ref, the alert shown as compact JSON):
+        # what updates can edit. JSON, not the Alert: thousands are kept for hours, and a
+        # string is a fraction of the memory of an alert's objects.
+        self._messages: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
 
     # ------------------------------------------------------------------ public
 
@@ -255,7 +258,8 @@ class Dispatcher:
                 reason="cannot edit" if not notifier.can_edit else "original unknown",
             )
             return "skipped"
-        ref, original = found
+        ref, shown = found
+        original = Alert.from_dict(json.loads(shown))
         if update.kind == "followup":
             # The original message now shows the latest price and the move since it went out.
             edited = dataclasses.replace(original, prices=update.prices)
@@ -477,7 +481,8 @@ class Dispatcher:
             return
         if alert.chart_png:
             alert = dataclasses.replace(alert, chart_png="")
-        self._messages[(name, key)] = (ref, alert)
+        shown = json.dumps(alert.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        self._messages[(name, key)] = (ref, shown)
         self._messages.move_to_end((name, key))
         while len(self._messages) > MESSAGES_KEPT:
             self._messages.popitem(last=False)
