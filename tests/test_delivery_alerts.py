@@ -262,6 +262,13 @@ async def test_a_copy_in_a_later_poll_edits_the_discord_message_and_never_pings_
     fields = {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
     assert "Google 뉴스" in fields["Sources (3)"] and "한국경제" in fields["Sources (3)"]
     assert message["embeds"][0]["title"] == "[속보] 딥시크 충격에 엔비디아 주가 급락"
+    # Apart from its sources, the edited message shows exactly what the first post showed.
+    posted, edited = discord.received[0].body["embeds"][0], discord.received[-1].body["embeds"][0]
+    assert {k: v for k, v in posted.items() if k != "fields"} == {
+        k: v for k, v in edited.items() if k != "fields"
+    }
+    kept = [f for f in posted["fields"] if not f["name"].startswith("Source")]
+    assert kept and kept == [f for f in edited["fields"] if not f["name"].startswith("Source")]
     assert len(slack.received) == 1  # Slack cannot edit: the update is skipped, not re-sent
 
 
