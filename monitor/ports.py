@@ -197,6 +197,10 @@ class Store(Protocol):
 
     async def outbox_depth(self) -> int: ...
 
+    async def sent_alert(self, destination: str, dedupe_key: str) -> Alert | None:
+        """The alert the row `destination` + `dedupe_key` delivered, while the row is
+        kept (`prune`); None if there is no such row or it was never sent."""
+
     # destinations
     async def load_destinations(self) -> list[DestinationState]: ...
 

@@ -377,6 +377,20 @@ async def test_the_stored_alert_comes_back_whole(store: AnyStore) -> None:
     assert row.alert == full
 
 
+async def test_a_sent_alert_can_be_read_back_until_pruned(store: AnyStore) -> None:
+    """Follow-ups read the alert they follow from its sent row, not from memory."""
+    await store.commit_poll(feed("a"), [], [], [entry("desk", "k1"), entry("team", "k1")])
+    assert await store.sent_alert("desk", "k1") is None  # queued, not sent
+    desk, team = await store.claim_outbox("A", T0, 10, 60)
+    await store.mark_sent(desk.id, T0 + minutes(1), "m1")
+    await store.mark_rejected(team.id, T0 + minutes(1), "400 Bad Request")
+    assert await store.sent_alert("desk", "k1") == desk.alert
+    assert await store.sent_alert("team", "k1") is None  # rejected: never delivered
+    assert await store.sent_alert("desk", "k2") is None
+    await store.prune(T0 + minutes(2))
+    assert await store.sent_alert("desk", "k1") is None
+
+
 # --------------------------------------------------------------------------- concurrency
 
 

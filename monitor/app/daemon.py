@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import os
 import socket
 from collections import deque
@@ -55,38 +54,12 @@ FOLLOWUP_GRACE_S = 300.0  # a follow-up this late (the loop was stalled) is not 
 FOLLOWUPS_KEPT = 5000  # news alerts awaiting follow-ups; beyond it the oldest lose theirs
 
 
-def followup_seed(alert: Alert) -> str:
-    """What a follow-up needs of its news alert (`monitor.core.moves.followup_alert`),
-    as compact JSON: it is kept for up to the longest follow-up delay, so it is one
-    string per alert rather than an alert's worth of objects, and nothing else of
-    the alert (chart, summary, stance, sources) is kept."""
-    seed = Alert(
-        kind=alert.kind,
-        key=alert.key,
-        title=alert.title,
-        created_at=alert.created_at,
-        link=alert.link,
-        lang=alert.lang,
-        source=alert.source,
-        published=alert.published,
-        rules=alert.rules,
-        entities=alert.entities,
-        prices=alert.prices,
-    )
-    # Empty fields are left out: `Alert.from_dict` gives them back as they were.
-    fields = {k: v for k, v in seed.to_dict().items() if k == "lang" or v not in _EMPTY}
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-
-
-_EMPTY: tuple[object, ...] = ("", [], {}, None)
-
-
 @dataclass(slots=True, eq=False)
 class _Followed:
-    """A delivered news alert waiting for its follow-ups."""
+    """A delivered news alert waiting for its follow-ups. The alert itself stays in the
+    store (its sent outbox rows) and is read back when a follow-up comes due."""
 
     key: str
-    seed: str  # `followup_seed`; emptied when the alert is dropped by the bound
     destinations: tuple[str, ...]
     sent_at: float  # monotonic
     left: int  # follow-ups not yet due
@@ -447,8 +420,8 @@ class Daemon:
 
     def _schedule_followups(self, alert: Alert, destination: str) -> None:
         """+15 and +60 minutes (`prices.followups`) after a news alert with a price: the
-        move since, to each destination that got it. Kept in memory: a restart forgets
-        pending follow-ups."""
+        move since, to each destination that got it. The schedule is kept in memory (a
+        restart forgets pending follow-ups); the alert is not, it is in the store."""
         delays = self.config.prices.followups
         if not delays or not self._intake_open:
             return
@@ -457,17 +430,14 @@ class Daemon:
             if destination not in waiting.destinations:
                 waiting.destinations += (destination,)
             return
-        waiting = _Followed(
-            alert.key, followup_seed(alert), (destination,), self.clock.monotonic(), len(delays)
-        )
+        waiting = _Followed(alert.key, (destination,), self.clock.monotonic(), len(delays))
         self._followed[alert.key] = waiting
         for due in self._followups_due:
             due.append(waiting)
         while len(self._followed) > FOLLOWUPS_KEPT:
-            # A burst beyond the bound: the oldest alert loses its remaining follow-ups,
-            # and its seed is let go now, not when they would have come due.
+            # A burst beyond the bound: the oldest alert loses its remaining follow-ups.
             dropped = self._followed.pop(next(iter(self._followed)))
-            dropped.seed, dropped.left = "", 0
+            dropped.left = 0
             log.warning("followups_dropped", key=dropped.key, waiting=FOLLOWUPS_KEPT)
 
     async def _followup_tick(self) -> None:
@@ -480,16 +450,26 @@ class Daemon:
                 if waiting.left <= 0:
                     continue  # dropped by the bound
                 waiting.left -= 1
-                seed = waiting.seed
                 if waiting.left == 0:
                     del self._followed[waiting.key]
-                    waiting.seed = ""
                 late = now - waiting.sent_at - after
                 if late > FOLLOWUP_GRACE_S:
                     log.warning("followup_skipped", key=waiting.key, late_s=round(late))
                     continue
-                original = Alert.from_dict(json.loads(seed))
+                original = await self._delivered_alert(waiting)
+                if original is None:
+                    log.warning("followup_skipped", key=waiting.key, reason="alert not in store")
+                    continue
                 await self._followup(original, after, sorted(waiting.destinations))
+
+    async def _delivered_alert(self, waiting: _Followed) -> Alert | None:
+        """The news alert as one of its destinations got it, read back from the store."""
+        assert self._store is not None
+        for destination in waiting.destinations:
+            alert = await self._store.sent_alert(destination, waiting.key)
+            if alert is not None:
+                return alert
+        return None
 
     async def _followup(self, original: Alert, after_s: float, destinations: list[str]) -> None:
         assert self._prices is not None and self._store is not None
@@ -502,7 +482,7 @@ class Daemon:
 
     @property
     def followups_pending(self) -> int:
-        """News alerts still waiting for a follow-up (each holds its `followup_seed`)."""
+        """News alerts still waiting for a follow-up."""
         return len(self._followed)
 
     # ------------------------------------------------------------------ wiring helpers

@@ -21,6 +21,7 @@ import asyncpg
 
 from monitor.core.clock import Clock
 from monitor.core.errors import StoreError
+from monitor.core.models import Alert
 from monitor.core.redact import redact
 from monitor.logs import get_logger
 from monitor.ports import (
@@ -554,6 +555,16 @@ class PostgresStore:
                 wanted,
             )
         return [self._entry_from_row(r) for r in rows]
+
+    async def sent_alert(self, destination: str, dedupe_key: str) -> Alert | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, alert FROM outbox WHERE destination = $1 AND dedupe_key = $2 "
+                "AND status = 'sent'",
+                destination,
+                dedupe_key,
+            )
+        return alert_from_json(row["alert"], int(row["id"])) if row else None
 
     async def outbox_depth(self) -> int:
         async with self._conn() as conn:

@@ -21,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from monitor.core.clock import Clock
 from monitor.core.errors import StoreError
+from monitor.core.models import Alert
 from monitor.core.redact import redact
 from monitor.logs import get_logger
 from monitor.ports import (
@@ -619,6 +620,21 @@ class SqliteStore:
                 wanted,
             )
             return [self._entry_from_row(r) for r in rows.fetchall()]
+
+        return await self._run(q)
+
+    async def sent_alert(self, destination: str, dedupe_key: str) -> Alert | None:
+        def q() -> Alert | None:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT id, alert FROM outbox WHERE destination = ? AND dedupe_key = ? "
+                    "AND status = 'sent'",
+                    (destination, dedupe_key),
+                )
+                .fetchone()
+            )
+            return alert_from_json(row[1], int(row[0])) if row else None
 
         return await self._run(q)
 
