@@ -6,6 +6,7 @@ plain JSON-able dicts (`to_dict` / `from_dict`) because the outbox stores them.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -215,9 +216,11 @@ class SourceRef:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceRef:
+        # Thousands of these are held for the story window; feed and outlet names
+        # repeat across them, so each is kept once.
         return cls(
-            feed=data["feed"],
-            source=data.get("source", ""),
+            feed=sys.intern(data["feed"]),
+            source=sys.intern(data.get("source", "")),
             title=data.get("title", ""),
             link=data.get("link", ""),
             lang=data.get("lang", "en"),
