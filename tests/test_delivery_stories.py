@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from monitor.core.models import SourceRef
 from monitor.core.stories import (
+    TitleIndex,
     containment,
     extract_figures,
     find_story,
@@ -154,3 +156,75 @@ def test_corpus_titles_never_merge_and_their_rewrites_always_do(corpus: Path) ->
         title, outlet = it["title"], it.get("source", "X")
         for rewrite in (f"[종합] {title}", f"{title} - {outlet}", f"[속보] {title}"):
             assert find_story(rewrite, [story], T0, 36 * 3600, lang=it["lang"]) is story, rewrite
+
+
+def test_the_title_index_changes_no_match_and_no_preference() -> None:
+    """find_story with a TitleIndex returns exactly what the plain scan returns:
+    same story, same preference among equals, stories left out of the index still
+    compared, removed ones compared the slow way again."""
+    rng = random.Random(3)
+    words = [
+        "엔비디아",
+        "주가",
+        "급락",
+        "딥시크",
+        "충격",
+        "AI",
+        "반도체",
+        "투자",
+        "심리",
+        "삼성전자",
+        "SK하이닉스",
+        "HBM",
+        "공급",
+        "수출",
+        "통제",
+        "Nvidia",
+        "shares",
+        "plunge",
+        "export",
+        "curbs",
+        "TSMC",
+        "capex",
+        "17%",
+        "5%",
+        "16.97%",
+        "3.5%",
+        "[속보]",
+    ]
+    stories = []
+    for i in range(600):
+        title = " ".join(rng.choices(words, k=rng.randint(1, 7)))
+        ref = SourceRef("f", "s", title, f"https://x/{i}", rng.choice(["ko", "en"]))
+        stories.append(new_story(title, T0 - timedelta(hours=rng.uniform(0, 40)), ref))
+    index = TitleIndex()
+    for story in stories:
+        if rng.random() < 0.9:  # a few are never indexed
+            index.add(story)
+    gone = rng.sample(stories, 150)
+    for story in gone:
+        index.discard(story.key)  # dropped from the index: compared the slow way again
+    compared = 0
+    for _ in range(1500):
+        title = " ".join(rng.choices(words, k=rng.randint(1, 7)))
+        lang = rng.choice(["ko", "en", None])
+        plain = find_story(title, stories, T0, 36 * 3600, lang=lang)
+        fast = find_story(title, stories, T0, 36 * 3600, lang=lang, index=index)
+        assert fast is plain, title
+        compared += plain is not None
+    assert compared > 300  # the titles do find stories, often
+
+
+def test_the_title_index_rebuilds_itself_after_many_removals() -> None:
+    index = TitleIndex()
+    stories = [
+        new_story(f"엔비디아 주가 {i}% 급락", T0, SourceRef("f", "s", "t", f"l{i}"))
+        for i in range(3000)
+    ]
+    for story in stories:
+        index.add(story)
+    for story in stories[:2500]:
+        index.discard(story.key)
+    assert len(index) == 500 and stories[2600].key in index and stories[0].key not in index
+    found = find_story("엔비디아 주가 2700% 급락", stories[2500:], T0, 3600, index=index)
+    assert found is stories[2700]

@@ -40,7 +40,7 @@ from monitor.core.routing import (
     route,
     targets,
 )
-from monitor.core.stories import Story, display_title, find_story, new_story
+from monitor.core.stories import Story, TitleIndex, display_title, find_story, new_story
 from monitor.logs import get_logger
 from monitor.ports import NewOutboxEntry, Store, StoryRecord
 
@@ -143,6 +143,7 @@ class AlertBuilder:
         self._stored: dict[str, Story] = {}  # the store's stories of the window, as last read
         self._stored_read_at: datetime | None = None  # when the last read was made
         self._stored_full_at = -math.inf  # monotonic time of the last read of the whole window
+        self._index = TitleIndex()  # title bigrams of the stories a build compares against
 
     async def build(
         self, analyses: Sequence[Analysis]
@@ -157,13 +158,16 @@ class AlertBuilder:
         self._forget_provisional(now)
         for key, mine in self._provisional.items():
             known[key] = _merge(known.get(key), mine)
+        self._sync_index(known)
         touched: dict[str, Story] = {}
         fresh: dict[str, _NewStory] = {}
         grown: dict[str, Analysis] = {}  # known stories that gained a source
         for analysis in matched:
             art = analysis.article
             ref = source_of(art)
-            found = find_story(art.title, list(known.values()), now, self._window, lang=art.lang)
+            found = find_story(
+                art.title, known.values(), now, self._window, lang=art.lang, index=self._index
+            )
             if found is None:
                 story = new_story(art.title, now, ref)
                 if story.key in known:  # the same title again: it is that story
@@ -175,6 +179,7 @@ class AlertBuilder:
                 if story is not found and story.key not in fresh:
                     grown[story.key] = analysis
             known[story.key] = touched[story.key] = story
+            self._index.add(story)
             if story.key in fresh:
                 fresh[story.key].story = story
         entries = [e for item in fresh.values() for e in self._route(item, now)]
@@ -306,6 +311,13 @@ class AlertBuilder:
             sources=story.sources,
             chart_png=chart,
         )
+
+    def _sync_index(self, known: dict[str, Story]) -> None:
+        """Index the titles of the stories a build compares against, and only those."""
+        for key in self._index.keys() - known.keys():
+            self._index.discard(key)
+        for story in known.values():
+            self._index.add(story)
 
     def _forget_provisional(self, now: datetime) -> None:
         cutoff = now - timedelta(seconds=PROVISIONAL_S)

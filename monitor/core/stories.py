@@ -14,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 
 from monitor.core.models import SourceRef
 
@@ -141,6 +143,78 @@ def precise_percentages(figures: Iterable[str]) -> set[str]:
     return {f for f in figures if f.endswith("%") and "." in f}
 
 
+class TitleIndex:
+    """The title bigrams of many stories, indexed, so that `find_story` over a window
+    of thousands of stories counts each story's shared bigrams from posting lists
+    instead of building every story's bigram set for every new article.
+
+    Stories are known by key (a key always names the same normalised title). A
+    story missing from the index is still compared, the slow way: the index only
+    saves work, it never decides a match. Removed stories leave holes in the
+    posting lists until they outnumber the live ones; then the lists are rebuilt.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}  # story key -> slot
+        self._norms: list[str | None] = []  # slot -> normalised title, None once removed
+        self._sizes: list[int] = []  # slot -> how many bigrams its title has
+        self._postings: dict[str, list[int]] = {}  # bigram -> slots, live or not
+        self._dead = 0
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._ids
+
+    def keys(self) -> set[str]:
+        return set(self._ids)
+
+    def add(self, story: Story) -> None:
+        if story.key not in self._ids:
+            self._insert(story.key, story.title_norm)
+
+    def discard(self, key: str) -> None:
+        slot = self._ids.pop(key, None)
+        if slot is None:
+            return
+        self._norms[slot] = None
+        self._dead += 1
+        if self._dead > max(len(self._ids), 1000):
+            self._rebuild()
+
+    def shared(self, norm: str) -> tuple[int, dict[str, int], dict[int, int]]:
+        """For title `norm`: its bigram count, the slots by story key, and the number
+        of its bigrams each slot's title shares (slots sharing none are absent)."""
+        grams = bigrams(norm)
+        postings = self._postings
+        counts = Counter(chain.from_iterable(postings.get(g, ()) for g in grams))
+        return len(grams), self._ids, counts
+
+    def size(self, slot: int) -> int:
+        return self._sizes[slot]
+
+    def _insert(self, key: str, norm: str) -> None:
+        slot = len(self._norms)
+        self._ids[key] = slot
+        self._norms.append(norm)
+        grams = bigrams(norm)
+        self._sizes.append(len(grams))
+        for g in grams:
+            posting = self._postings.get(g)
+            if posting is None:
+                self._postings[g] = [slot]
+            else:
+                posting.append(slot)
+
+    def _rebuild(self) -> None:
+        live = [(key, self._norms[slot]) for key, slot in self._ids.items()]
+        self._ids, self._norms, self._sizes, self._postings, self._dead = {}, [], [], {}, 0
+        for key, norm in live:
+            assert norm is not None
+            self._insert(key, norm)
+
+
 def find_story(
     title: str,
     stories: Iterable[Story],
@@ -148,12 +222,16 @@ def find_story(
     window_s: float,
     threshold: float = CONTAINMENT_THRESHOLD,
     lang: str | None = None,
+    index: TitleIndex | None = None,
 ) -> Story | None:
     """The best-matching story first seen within `window_s` before `now`, if any.
 
     Titles in another language share no bigrams, so with `lang` given a story
     carried only in other languages also matches when both titles state the
     same precise percentage ('16.97%') within CROSS_LANGUAGE_WINDOW_S.
+
+    `index`, if given, should hold the stories (see TitleIndex); the result is the
+    same with or without it, in the same order of preference.
     """
     norm = normalise_title(title)
     if not norm:
@@ -161,15 +239,9 @@ def find_story(
     figures = extract_figures(title)
     since = now - timedelta(seconds=window_s)
     pool = [s for s in stories if s.first_seen >= since]
-    best: tuple[float, Story] | None = None
-    for story in pool:
-        if not same_story(norm, figures, story, threshold):
-            continue
-        score = containment(norm, story.title_norm)
-        if best is None or score > best[0]:
-            best = (score, story)
+    best = _best_match(norm, figures, pool, threshold, index)
     if best is not None:
-        return best[1]
+        return best
     precise = precise_percentages(figures)
     if lang is None or not precise:
         return None
@@ -179,6 +251,42 @@ def find_story(
         if other_language and story.first_seen >= recent and precise & set(story.figures):
             return story
     return None
+
+
+def _best_match(
+    norm: str,
+    figures: Sequence[str],
+    pool: Sequence[Story],
+    threshold: float,
+    index: TitleIndex | None,
+) -> Story | None:
+    """The story of `pool` whose title contains most of `norm` (at least
+    `threshold`), the first of equals; None if none does."""
+    best: tuple[float, Story] | None = None
+    if index is None or threshold <= 0:
+        for story in pool:
+            if same_story(norm, figures, story, threshold):
+                score = containment(norm, story.title_norm)
+                if best is None or score > best[0]:
+                    best = (score, story)
+        return best[1] if best else None
+    size, slots, counts = index.shared(norm)
+    for story in pool:
+        slot = slots.get(story.key)
+        if slot is None:  # not indexed: compare it the slow way
+            if not same_story(norm, figures, story, threshold):
+                continue
+            score = containment(norm, story.title_norm)
+        else:
+            n = counts.get(slot)
+            if not n or figures_conflict(figures, story.figures):
+                continue
+            score = n / min(size, index.size(slot))
+            if score < threshold:
+                continue
+        if best is None or score > best[0]:
+            best = (score, story)
+    return best[1] if best else None
 
 
 def new_story(title: str, now: datetime, source: SourceRef) -> Story:
