@@ -13,9 +13,10 @@ waiting, threads and the database size.
 within 30 s of it) to the end (median of the last minute) RSS rose by at most
 2 MB, and the least-squares slope of RSS over the second half of the run is at
 most 0.1 MB/min. Memory the daemon holds per alert for a bounded time (the
-follow-ups' seeds for `prices.followups`, recent stories) still grows until that
-time has passed; `--followups 60,240` shortens it so a short run shows it level
-off, and `--minutes 30` shows the rest settled.
+follow-ups' schedule for `prices.followups`, the stories of `dispatch.story_window`)
+still grows until that time has passed or its bound is reached; `--followups 60,240
+--story-window 240 --warm-up 300` shortens both so that a 10-minute run shows
+whether anything else grows.
 
     python benchmarks/soak.py              # 10 minutes
     python benchmarks/soak.py --quick      # 1 minute
@@ -68,6 +69,7 @@ from monitor.app.daemon import Daemon, DaemonHooks
 from monitor.clock import OffsetClock
 from monitor.config import (
     Config,
+    DispatchConfig,
     FeedConfig,
     FetchConfig,
     HealthConfig,
@@ -86,8 +88,13 @@ def soak_config(
     feeds: int,
     round_s: float,
     followups: Sequence[float] = DEFAULT_FOLLOWUPS,
+    story_window: float | None = None,
 ) -> Config:
+    dispatch = (
+        DispatchConfig() if story_window is None else DispatchConfig(story_window=story_window)
+    )
     return Config(
+        dispatch=dispatch,
         store=StoreConfig(url=f"sqlite:///{tmp / 'soak.db'}"),
         # Every feed is on one loopback port here; in life they are on many hosts.
         fetch=FetchConfig(
@@ -236,6 +243,8 @@ async def soak(
     round_s: float,
     trace: bool = False,
     followups: Sequence[float] = DEFAULT_FOLLOWUPS,
+    story_window: float | None = None,
+    warm_up: float = WARM_UP_S,
 ) -> dict[str, Any]:
     spec = FarmSpec(feeds=feeds, round_s=round_s, slow_s=min(8.0, round_s))
     proc = psutil.Process()
@@ -248,7 +257,7 @@ async def soak(
     with tempfile.TemporaryDirectory() as d, FarmProcess(spec) as farm:
         tmp = Path(d)
         rules = bench_rules(tmp / "rules")
-        cfg = soak_config(tmp, farm, feeds, round_s, followups)
+        cfg = soak_config(tmp, farm, feeds, round_s, followups, story_window)
         daemon = Daemon(
             cfg,
             rules_dir=rules,
@@ -270,7 +279,7 @@ async def soak(
         start = time.monotonic()
         end = start + minutes * 60
         warm = start + round_s * 1.5  # the first round (and the first-fetch records) is over
-        warm_up_s = min(WARM_UP_S, minutes * 60 / 2)
+        warm_up_s = min(warm_up, minutes * 60 / 2)
         warmed_up = start + warm_up_s  # growth is counted from here
         try:
             while time.monotonic() < end:
@@ -319,6 +328,7 @@ async def soak(
     return {
         "minutes": round(minutes, 2),
         "followups": list(followups),
+        "story_window_s": cfg.dispatch.story_window,
         "feeds": feeds,
         "round_s": round_s,
         "rss_boot_mb": round(rss_boot, 1),
@@ -376,6 +386,14 @@ def main() -> None:
         "delays show within a short run where the memory they hold levels off",
     )
     p.add_argument(
+        "--story-window",
+        type=float,
+        default=None,
+        help="dispatch.story_window in seconds (default 36 h): with --followups, a window "
+        "shorter than the warm-up shows whether anything but those bounded holdings grows",
+    )
+    p.add_argument("--warm-up", type=float, default=WARM_UP_S, help="seconds (default 120)")
+    p.add_argument(
         "--trace-memory",
         action="store_true",
         help="tracemalloc: print the allocation sites that grew most (slower, RSS inflated)",
@@ -390,7 +408,16 @@ def main() -> None:
     if args.trace_memory:
         tracemalloc.start(12)
     followups = [] if args.no_followups else args.followups
-    result = soak(minutes, feeds, sample_s, round_s, args.trace_memory, followups)
+    result = soak(
+        minutes,
+        feeds,
+        sample_s,
+        round_s,
+        args.trace_memory,
+        followups,
+        story_window=args.story_window,
+        warm_up=args.warm_up,
+    )
     emit(asyncio.run(result))
 
 
