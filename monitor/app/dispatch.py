@@ -122,6 +122,9 @@ class Dispatcher:
         self._flush = False  # when draining, held digests go out at once
         self._claim_deadline = math.inf  # monotonic time by which a send must start
         self._wake = asyncio.Event()
+        # The future `_idle` awaits, resolved by `wake` itself: rows a poll just
+        # committed are claimed on the event loop's next turn.
+        self._waiter: asyncio.Future[None] | None = None
         self._on_result = on_result
         # (destination, dedupe key) -> (message ref, the alert shown as compact JSON):
         # what updates can edit. JSON, not the Alert: thousands are kept for hours, and a
@@ -133,10 +136,12 @@ class Dispatcher:
     def wake(self) -> None:
         """Cut the idle pause short: new rows were just enqueued."""
         self._wake.set()
+        _resolve(self._waiter)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until `stop` is set. Store errors are logged and retried; rows
         this process still holds when it stops (or is cancelled) are handed back."""
+        stopping = asyncio.create_task(self._wake_on(stop), name="dispatch-stop")
         try:
             while not stop.is_set():
                 # Cleared before the claim, not after it: a row committed while the claim
@@ -153,6 +158,8 @@ class Dispatcher:
                 if handled == 0:
                     await self._idle(stop)
         finally:
+            stopping.cancel()
+            await asyncio.gather(stopping, return_exceptions=True)
             await self.release()
 
     async def release(self) -> int:
@@ -513,18 +520,26 @@ class Dispatcher:
         rows = await self._store.list_outbox(("pending", "sending"))
         return any(r.next_attempt_at <= horizon for r in rows)
 
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        """End the idle pause when `stop` is set, so that stopping does not wait it out."""
+        await stop.wait()
+        self.wake()
+
     async def _idle(self, stop: asyncio.Event) -> None:
-        if self._wake.is_set():
+        """Wait until `wake` (or stop) or `idle_s` has passed, whichever comes first."""
+        if self._wake.is_set() or stop.is_set():
             return
-        stop_wait = asyncio.ensure_future(stop.wait())
-        wake_wait = asyncio.ensure_future(self._wake.wait())
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(self._cfg.idle_s, _resolve, waiter)
         try:
-            await asyncio.wait(
-                {stop_wait, wake_wait},
-                timeout=self._cfg.idle_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await waiter
         finally:
-            for t in (stop_wait, wake_wait):
-                t.cancel()
-            await asyncio.gather(stop_wait, wake_wait, return_exceptions=True)
+            timer.cancel()
+            self._waiter = None
+
+
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    """Let whoever awaits `waiter` go on (nothing if none does, or it already went)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)

@@ -48,9 +48,12 @@ async def parse_bounded(
         return await _in_process(body, dict(headers), ctx, timeout)
     try:
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(
-            loop.run_in_executor(_parse_threads(), parse_feed, body, dict(headers), ctx), timeout
-        )
+        # A timeout scope rather than wait_for: the result reaches this task one loop
+        # turn sooner (no waiter future between the thread's future and the task).
+        async with asyncio.timeout(timeout):
+            return await loop.run_in_executor(
+                _parse_threads(), parse_feed, body, dict(headers), ctx
+            )
     except TimeoutError as e:
         raise FeedParseError(f"parsing took longer than {timeout:g}s") from e
     except FeedParseError:
