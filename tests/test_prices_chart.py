@@ -8,17 +8,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from monitor.app.metrics import Metrics
+from monitor.app.pricing import _NEW_YORK, PriceTracker
+from monitor.config import PricesConfig
 from monitor.core.chart import (
     BACKGROUND,
     CLOSE_LINE,
     DOWN,
     MARK,
     UP,
+    ChartBase,
+    chart_base,
+    finish_chart,
     render_chart,
     render_symbol_chart,
 )
-from monitor.core.models import PriceTick
+from monitor.core.models import Article, PriceTick
 from monitor.core.pricebook import PriceBook, SessionInfo
+from tests.conftest import FakeClock
 
 T0 = datetime(2025, 1, 27, 14, 30, tzinfo=UTC)
 
@@ -113,3 +120,58 @@ def test_a_steep_price_move_is_drawn_without_gaps() -> None:
     lit = {(x, y) for y in range(60) for x in range(w) if canvas.rgb(x, y) == (255, 255, 255)}
     assert all(any((x, y) in lit for x in range(10, 14)) for y in range(5, 51))
     assert all(10 <= x <= 13 and 5 <= y <= 51 for x, y in lit)
+
+
+@pytest.mark.parametrize("minute", [0, 1, 150, 301, 388, 389])
+def test_the_marker_lies_beneath_the_price_line_and_label_only(minute: int) -> None:
+    """A chart is drawn once and each article adds its marker: the result must be the
+    picture drawn in order, the marker over grid, axis and close line, under the line."""
+    points = [(T0 + timedelta(minutes=m), 125.0 + (m % 40) * 0.4) for m in range(390)]
+    base = chart_base(points, 130.0)
+    plain = decode(finish_chart(base, None))[2]
+    marked = decode(finish_chart(base, T0 + timedelta(minutes=minute)))[2]
+    changed = {
+        (x, y) for y, row in enumerate(marked) for x, c in enumerate(row) if c != plain[y][x]
+    }
+    assert changed and all(marked[y][x] == MARK for x, y in changed)
+    line = {(x, y) for y, row in enumerate(plain) for x, c in enumerate(row) if c in (UP, DOWN)}
+    assert not changed & line  # the price line stays on top
+    xs = sorted({x for x, _ in changed})
+    assert xs[-1] - xs[0] <= 9  # two columns and the small triangle around them
+    # Full height between the plot's top and bottom, wherever the line is not.
+    for x in {x for x, y in changed if y > base.top + 5}:
+        column = [y for y in range(base.top, base.bottom + 1) if (x, y) not in line]
+        assert all(marked[y][x] == MARK for y in column if (x, y) not in label_area(base))
+
+
+def label_area(base: ChartBase) -> set[tuple[int, int]]:
+    return {(x, y) for y in range(base.top, base.top + 14) for x in range(base.left, 200)}
+
+
+def test_a_prepared_chart_is_the_one_rendered_for_the_article_and_follows_new_prices() -> None:
+    book = PriceBook()
+    book.set_session_info("NVDA", SessionInfo(previous_close=142.62))
+    book.add_many(PriceTick("NVDA", p, t, "yahoo") for t, p in falling_day()[:200])
+    now = T0 + timedelta(minutes=200, seconds=20)
+    published = now - timedelta(minutes=3)
+    tracker = _tracker(book, now)
+    tracker.prepare_chart()
+    article = _article(published)
+    expected = render_symbol_chart(book, "NVDA", now, mark_at=published, tz=_NEW_YORK)
+    assert tracker.chart_for(article) == expected
+    # A new price: the next alert's chart shows it.
+    book.add(PriceTick("NVDA", 110.0, now, "yahoo"))
+    tracker.prepare_chart()
+    fresh = render_symbol_chart(book, "NVDA", now, mark_at=published, tz=_NEW_YORK)
+    assert fresh != expected and tracker.chart_for(article) == fresh
+
+
+def _tracker(book: PriceBook, now: datetime) -> PriceTracker:
+    config = PricesConfig(enabled=False, symbols=["NVDA"])  # no source: the book is fed here
+    tracker = PriceTracker(config, None, FakeClock(now), {}, Metrics())  # type: ignore[arg-type]
+    tracker.book = book
+    return tracker
+
+
+def _article(published: datetime) -> Article:
+    return Article(feed="wire", item_id="1", title="Nvidia slides", published=published)

@@ -50,6 +50,7 @@ log = get_logger(__name__)
 POLL_TICK_S = 1.0
 PRUNE_EVERY_S = 6 * 3600.0
 FOLLOWUP_TICK_S = 1.0
+CHART_TICK_S = 1.0  # the chart's picture is redrawn at most this late after a minute turns
 FOLLOWUP_GRACE_S = 300.0  # a follow-up this late (the loop was stalled) is not sent
 FOLLOWUPS_KEPT = 5000  # news alerts awaiting follow-ups; beyond it the oldest lose theirs
 
@@ -243,6 +244,16 @@ class Daemon:
                     coalesce=True,
                     id="prices",
                 )
+            if self._wants_charts():
+                scheduler.add_job(
+                    self._job,
+                    "interval",
+                    args=[self._chart_tick],
+                    seconds=CHART_TICK_S,
+                    max_instances=1,
+                    coalesce=True,
+                    id="charts",
+                )
             if cfg.prices.enabled and cfg.prices.followups:
                 scheduler.add_job(
                     self._job,
@@ -376,6 +387,13 @@ class Daemon:
         alerts = await self._prices.tick()
         if alerts:
             await self._builder.enqueue_alerts(alerts)
+        if self._wants_charts():
+            self._prices.prepare_chart()
+
+    async def _chart_tick(self) -> None:
+        """Keep the chart's picture drawn ahead of alerts: a new minute redraws it."""
+        assert self._prices is not None
+        self._prices.prepare_chart()
 
     async def _prune(self, store: Any) -> None:
         before = self.clock.now() - timedelta(seconds=self.config.store.retention)

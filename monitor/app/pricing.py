@@ -17,10 +17,10 @@ import aiohttp
 
 from monitor.app.metrics import Metrics
 from monitor.config import PricesConfig
-from monitor.core.chart import render_symbol_chart
+from monitor.core.chart import ChartBase, finish_chart, symbol_chart_base
 from monitor.core.clock import Clock
 from monitor.core.errors import PriceError
-from monitor.core.models import Alert, Article, PriceContext
+from monitor.core.models import Alert, Article, PriceContext, PriceTick
 from monitor.core.moves import MoveDetector, explain_move, followup_alert, price_context
 from monitor.core.pricebook import PriceBook
 from monitor.logs import get_logger
@@ -54,7 +54,10 @@ class PriceTracker:
         self.last_error: str | None = None
         # News alerts of the last hours, so a move can name the stories that explain it.
         self._recent_news: deque[Alert] = deque(maxlen=200)
-        self._charts: OrderedDict[tuple[str, str], bytes | None] = OrderedDict()
+        # The chart's picture, with what it was drawn from (minute, latest tick, previous
+        # close), and the finished PNGs of that picture by publish minute.
+        self._chart_base: tuple[_Drawn, ChartBase | None] | None = None
+        self._charts: OrderedDict[str, bytes] = OrderedDict()
 
     async def start(self) -> None:
         if self.source is not None:
@@ -101,22 +104,33 @@ class PriceTracker:
                 out.append(ctx)
         return tuple(out)
 
-    def chart_for(self, article: Article) -> bytes | None:
-        """A PNG of the first symbol's last hours with the publish time marked.
-
-        Rendering costs tens of milliseconds of CPU, so charts are cached per minute
-        and publish minute: a burst of stories renders each picture once.
-        """
+    def prepare_chart(self) -> None:
+        """Draw the chart's picture ahead of the alerts that need it: again each minute
+        and after each new price, so that an alert only adds its publish-time marker
+        (about a millisecond, against several for the whole picture). The daemon
+        calls this every second; `chart_for` calls it too, in case it has not run."""
         if not self.config.symbols:
-            return None
+            return
         symbol = self.config.symbols[0]
         now = self.clock.now()
+        latest = self.book.latest(symbol)
+        drawn = (_minute(now), latest, self.book.previous_close(symbol))
+        if self._chart_base is not None and self._chart_base[0] == drawn:
+            return
+        base = symbol_chart_base(self.book, symbol, now, tz=_NEW_YORK)
+        self._chart_base = (drawn, base)
+        self._charts.clear()
+
+    def chart_for(self, article: Article) -> bytes | None:
+        """A PNG of the first symbol's last hours with the publish time marked,
+        cached per publish minute until the picture is drawn again."""
+        self.prepare_chart()
+        if self._chart_base is None or self._chart_base[1] is None:
+            return None
         mark = article.published or article.seen_at
-        key = (_minute(now), _minute(mark) if mark else "")
+        key = _minute(mark) if mark else ""
         if key not in self._charts:
-            self._charts[key] = render_symbol_chart(
-                self.book, symbol, now, mark_at=mark, tz=_NEW_YORK
-            )
+            self._charts[key] = finish_chart(self._chart_base[1], mark)
             while len(self._charts) > 32:
                 self._charts.popitem(last=False)
         return self._charts[key]
@@ -159,6 +173,7 @@ class PriceTracker:
 
 
 _NEW_YORK = ZoneInfo("America/New_York")
+_Drawn = tuple[str, PriceTick | None, float | None]  # what a chart's picture shows
 
 
 def _minute(when: datetime) -> str:

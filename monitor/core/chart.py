@@ -4,8 +4,12 @@ Owns the picture attached to alerts: the price line over the last hours
 (green above the previous close, red below), the previous close as a dashed
 line, the article's publish time as an amber marker, and a few numbers in a
 built-in 3x5 pixel font. PNG is written by hand (zlib + struct) so that no
-plotting library is needed; it is an indexed-colour PNG, which keeps a render
-to about a millisecond or two (it may sit on the path of an alert).
+plotting library is needed; it is an indexed-colour PNG, a third of the bytes of
+RGB to fill and compress.
+
+The picture (`chart_base`) is drawn apart from the marker (`finish_chart`): the
+daemon draws it ahead of time, and an alert, on its way out, only adds its
+publish-time marker and encodes the PNG.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import functools
 import struct
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from monitor.core.pricebook import PriceBook
@@ -232,6 +237,31 @@ def text_width(text: str, scale: int = 2) -> int:
     return len(text) * 4 * scale - scale
 
 
+@dataclass(frozen=True, slots=True)
+class ChartBase:
+    """A chart without its publish-time marker, ready to take one: the picture is
+    drawn once (per minute, say) and each article only adds its marker. `over` is
+    1 where a layer drawn above the marker lies (the price line, the top-left
+    label), so that the marker stays beneath them as if drawn in order."""
+
+    width: int
+    height: int
+    palette: tuple[Color, ...]
+    pixels: bytes
+    over: bytes
+    t0: datetime | None = None  # the time range, None for an empty frame
+    t1: datetime | None = None
+    left: int = 0
+    right: int = 0
+    top: int = 0
+    bottom: int = 0
+
+    def x_of(self, t: datetime) -> int:
+        assert self.t0 is not None and self.t1 is not None
+        span = max((self.t1 - self.t0).total_seconds(), 1.0)
+        return self.left + round((t - self.t0).total_seconds() / span * (self.right - self.left))
+
+
 def render_chart(
     points: Sequence[tuple[datetime, float]],
     previous_close: float | None,
@@ -248,9 +278,52 @@ def render_chart(
     amber vertical line when it falls inside the time range. Times on the axis
     are shown in `tz`. Fewer than two points give an empty, labelled frame.
     """
+    return finish_chart(chart_base(points, previous_close, width, height, tz=tz), mark_at)
+
+
+def finish_chart(base: ChartBase, mark_at: datetime | None) -> bytes:
+    """The PNG of `base` with the amber marker at `mark_at`, if inside its time range."""
+    canvas = _Canvas(base.width, base.height, BACKGROUND)
+    canvas.palette, canvas.pixels = list(base.palette), bytearray(base.pixels)
+    t0, t1 = base.t0, base.t1
+    if mark_at is not None and t0 is not None and t1 is not None and t0 <= mark_at <= t1:
+        ink = base.palette.index(MARK)
+        pixels, over = canvas.pixels, base.over
+        for i in _marker_cells(base, base.x_of(mark_at)):
+            if not over[i]:
+                pixels[i] = ink
+    return canvas.png()
+
+
+def _marker_cells(base: ChartBase, mx: int) -> list[int]:
+    """Pixel indexes of the marker at column `mx`: two full-height columns and a small
+    downward triangle at the top, clipped to the canvas."""
+    w, h = base.width, base.height
+    cells: list[int] = []
+    for x in (mx, mx + 1):
+        if 0 <= x < w:
+            cells += range(max(0, base.top) * w + x, min(h - 1, base.bottom) * w + x + 1, w)
+    for k in range(5):
+        y = base.top + k
+        if 0 <= y < h:
+            cells += range(y * w + max(0, mx - 4 + k), y * w + min(w, mx + 6 - k))
+    return cells
+
+
+def chart_base(
+    points: Sequence[tuple[datetime, float]],
+    previous_close: float | None,
+    width: int = 640,
+    height: int = 320,
+    *,
+    tz: tzinfo = UTC,
+) -> ChartBase:
+    """Everything of `render_chart` but the marker (see `finish_chart`)."""
     if width < 120 or height < 80:
         raise ValueError("chart must be at least 120x80 pixels")
     canvas = _Canvas(width, height, BACKGROUND)
+    canvas.ink(MARK)  # the marker's colour has its index whether or not it is drawn
+    above = _Canvas(width, height, BACKGROUND)  # what lies above the marker
     left, right, top, bottom = 6, width - 62, 8, height - 20
     pts = sorted(points, key=lambda p: p[0])
     prices = [p for _, p in pts]
@@ -258,15 +331,13 @@ def render_chart(
         prices.append(previous_close)
     if len(pts) < 2 or not prices:
         canvas.text(left + 4, top + 4, "--", TEXT)
-        return canvas.png()
+        return ChartBase(width, height, tuple(canvas.palette), bytes(canvas.pixels), b"")
     lo, hi = min(prices), max(prices)
     pad = max((hi - lo) * 0.06, hi * 0.001)
     lo, hi = lo - pad, hi + pad
     t0, t1 = pts[0][0], pts[-1][0]
-    span = max((t1 - t0).total_seconds(), 1.0)
-
-    def x_of(t: datetime) -> int:
-        return left + round((t - t0).total_seconds() / span * (right - left))
+    base = ChartBase(width, height, (), b"", b"", t0, t1, left, right, top, bottom)
+    x_of = base.x_of
 
     def y_of(price: float) -> int:
         return bottom - round((price - lo) / (hi - lo) * (bottom - top))
@@ -281,21 +352,30 @@ def render_chart(
     color = UP if previous_close is None or last >= previous_close else DOWN
     if previous_close is not None:
         canvas.hline(left, right, y_of(previous_close), CLOSE_LINE, dash=4)
-    if mark_at is not None and t0 <= mark_at <= t1:
-        mx = x_of(mark_at)
-        canvas.vline(mx, top, bottom, MARK)
-        canvas.vline(mx + 1, top, bottom, MARK)
-        for k in range(5):  # a small downward triangle at the top
-            canvas.hline(mx - 4 + k, mx + 5 - k, top + k, MARK)
-    canvas.polyline([(x_of(t), y_of(price)) for t, price in pts], color)
+    # From here on every layer lies above the marker: drawn on both canvases.
+    line = [(x_of(t), y_of(price)) for t, price in pts]
     label = f"{last:.2f}"
     if previous_close:
         label += f" {(last - previous_close) / previous_close * 100:+.2f}%"
-    # Top left, on a patch of background so that the lines never cross it.
-    for y in range(top, top + 14):
-        canvas.hline(left, left + text_width(label) + 7, y, BACKGROUND)
-    canvas.text(left + 4, top + 2, label, color)
-    return canvas.png()
+    for layer, ink, patch in ((canvas, color, BACKGROUND), (above, MARK, MARK)):
+        layer.polyline(line, ink)
+        # Top left, on a patch of background so that the lines never cross it.
+        for y in range(top, top + 14):
+            layer.hline(left, left + text_width(label) + 7, y, patch)
+        layer.text(left + 4, top + 2, label, ink)
+    return ChartBase(
+        width,
+        height,
+        tuple(canvas.palette),
+        bytes(canvas.pixels),
+        bytes(above.pixels),
+        t0,
+        t1,
+        left,
+        right,
+        top,
+        bottom,
+    )
 
 
 def _time_axis(
@@ -337,8 +417,23 @@ def render_symbol_chart(
     tz: tzinfo = UTC,
 ) -> bytes | None:
     """The chart of `symbol`'s last `hours` from the book; None with fewer than two prices."""
+    base = symbol_chart_base(book, symbol, now, hours=hours, width=width, height=height, tz=tz)
+    return None if base is None else finish_chart(base, mark_at)
+
+
+def symbol_chart_base(
+    book: PriceBook,
+    symbol: str,
+    now: datetime,
+    *,
+    hours: float = 6.5,
+    width: int = 640,
+    height: int = 320,
+    tz: tzinfo = UTC,
+) -> ChartBase | None:
+    """`render_symbol_chart` without the marker (see `finish_chart`)."""
     ticks = book.history(symbol, now - timedelta(hours=hours), now)
     if len(ticks) < 2:
         return None
     points = [(t.at, t.price) for t in ticks]
-    return render_chart(points, book.previous_close(symbol), mark_at, width, height, tz=tz)
+    return chart_base(points, book.previous_close(symbol), width, height, tz=tz)
