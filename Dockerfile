@@ -25,6 +25,7 @@ WORKDIR /app
 COPY --from=build /wheels /wheels
 RUN pip install /wheels/*.whl \
  && rm -rf /wheels \
+ && python -c "import monitor.core.matcher as m; assert not m.__file__.endswith('.py'), 'matcher not compiled'" \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \
  && mkdir -p /data /config \
  && chown monitor:monitor /data

@@ -1,36 +1,65 @@
 """Build hook: compile the matcher's hot loop with Cython where a C compiler is at hand.
 
-The compiled module is built from the same `monitor/core/*.py` source; when the build
-fails (no compiler, no Python headers) the package installs and runs as pure Python.
-Set SEMIS_MONITOR_PURE=1 to skip the compilation on purpose.
+The compiled module is built from the same `monitor/core/matcher.py` source; when the
+build fails (no compiler, no Python headers, a Cython error) the package installs and
+runs as pure Python. Set SEMIS_MONITOR_PURE=1 at install time to skip the compilation
+on purpose. Either way, an extension left in the source tree by an earlier editable
+install is removed first, so that Python never imports a stale one.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from setuptools import setup
+from setuptools.command.build_ext import build_ext
 
 COMPILED = ["monitor/core/matcher.py"]
+HERE = Path(__file__).resolve().parent
+
+
+def _remove_stale(generated_c: bool = True) -> None:
+    for source in COMPILED:
+        path = HERE / source
+        for old in path.parent.glob(path.stem + ".*.so"):
+            old.unlink()
+        if generated_c:
+            path.with_suffix(".c").unlink(missing_ok=True)
+
+
+class BuildExt(build_ext):
+    """build_ext that never leaves an older in-place extension behind a failed build."""
+
+    def run(self) -> None:
+        _remove_stale(generated_c=False)  # the C file is this build's own, made just now
+        super().run()
 
 
 def extensions() -> list[Any]:
     if os.environ.get("SEMIS_MONITOR_PURE"):
+        _remove_stale()
         return []
     try:
         from Cython.Build import cythonize
-    except ImportError:
+
+        exts = cythonize(
+            COMPILED,
+            language_level=3,
+            # Annotations are documentation here, as in CPython: the compiled module
+            # must accept exactly what the source accepts.
+            compiler_directives={"binding": False, "annotation_typing": False},
+            quiet=True,
+        )
+    except Exception as e:  # no Cython, or it cannot translate the source: pure Python
+        print(f"warning: matcher not compiled ({type(e).__name__}: {e})", file=sys.stderr)
+        _remove_stale()
         return []
-    exts = cythonize(
-        COMPILED,
-        language_level=3,
-        compiler_directives={"binding": False},
-        quiet=True,
-    )
     for ext in exts:
-        ext.optional = True  # a failed compile leaves the pure-Python module in place
-    return exts
+        ext.optional = True  # a failed C compile leaves the pure-Python module in place
+    return list(exts)
 
 
-setup(ext_modules=extensions())
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -233,6 +233,19 @@ class Config(_Model):
                 raise ValueError(f"{what}: duplicate name(s) {', '.join(dupes)}")
         return self
 
+    @model_validator(mode="after")
+    def _followups_outlive_nothing_they_need(self) -> Config:
+        # A follow-up reads its alert back from the sent outbox row, which `prune`
+        # deletes after store.retention.
+        longest = max(self.prices.followups, default=0.0)
+        if self.prices.enabled and longest >= self.store.retention:
+            raise ValueError(
+                f"store.retention ({self.store.retention:g}s) must be longer than the longest "
+                f"prices.followups delay ({longest:g}s): follow-ups read their alert from the "
+                "store until then"
+            )
+        return self
+
 
 def _locate(text: str, loc: tuple[int | str, ...]) -> int | None:
     """Best-effort 1-based line of a dotted key path in TOML source."""

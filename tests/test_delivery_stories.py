@@ -228,3 +228,17 @@ def test_the_title_index_rebuilds_itself_after_many_removals() -> None:
     assert len(index) == 500 and stories[2600].key in index and stories[0].key not in index
     found = find_story("엔비디아 주가 2700% 급락", stories[2500:], T0, 3600, index=index)
     assert found is stories[2700]
+
+
+def test_the_title_index_holds_exactly_the_stories_it_is_told_to_retain() -> None:
+    stories = [
+        new_story(f"TSMC 설비투자 {i}조", T0, SourceRef("f", "s", "t", f"l{i}")) for i in range(50)
+    ]
+    index = TitleIndex()
+    index.retain({s.key: s for s in stories[:30]})
+    index.retain({s.key: s for s in stories[20:50]})
+    assert index.keys() == {s.key for s in stories[20:50]}
+    assert find_story("TSMC 설비투자 25조", stories, T0, 3600, index=index) is stories[25]
+    assert (
+        find_story("TSMC 설비투자 5조", stories, T0, 3600, index=index) is stories[5]
+    )  # unindexed

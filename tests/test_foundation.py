@@ -117,6 +117,7 @@ dir = "rules"
         ('[[notifiers]]\nname = "d"\nkind = "discord"\n', "exactly one of url"),
         ('[store]\nurl = "mysql://x"\n', "store.url"),
         ("[prices\n", "config.toml"),
+        ('[store]\nretention = "30m"\n', "longer than the longest prices.followups delay"),
     ],
 )
 def test_config_errors_name_key_and_line(toml: str, needle: str) -> None:

@@ -158,7 +158,7 @@ class AlertBuilder:
         self._forget_provisional(now)
         for key, mine in self._provisional.items():
             known[key] = _merge(known.get(key), mine)
-        self._sync_index(known)
+        self._index.retain(known)  # index the titles a build compares against, only those
         touched: dict[str, Story] = {}
         fresh: dict[str, _NewStory] = {}
         grown: dict[str, Analysis] = {}  # known stories that gained a source
@@ -311,13 +311,6 @@ class AlertBuilder:
             sources=story.sources,
             chart_png=chart,
         )
-
-    def _sync_index(self, known: dict[str, Story]) -> None:
-        """Index the titles of the stories a build compares against, and only those."""
-        for key in self._index.keys() - known.keys():
-            self._index.discard(key)
-        for story in known.values():
-            self._index.add(story)
 
     def _forget_provisional(self, now: datetime) -> None:
         cutoff = now - timedelta(seconds=PROVISIONAL_S)

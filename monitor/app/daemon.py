@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+import monitor.core.matcher as matcher_module
 from monitor.app.alerts import AlertBuilder, destinations_from_config
 from monitor.app.dispatch import Dispatcher, DispatchSettings
 from monitor.app.health import Check, HealthServer, build_app
@@ -64,6 +65,19 @@ class _Followed:
     destinations: tuple[str, ...]
     sent_at: float  # monotonic
     left: int  # follow-ups not yet due
+
+
+def matcher_build() -> str:
+    """ "compiled" or "python": how the entity matcher runs (see setup.py). A compiled
+    matcher older than its source (an editable install not rebuilt after an edit)
+    is reported: it is the old code that runs."""
+    compiled = Path(matcher_module.__file__ or "")
+    if compiled.suffix == ".py":
+        return "python"
+    source = compiled.with_name("matcher.py")
+    if source.exists() and source.stat().st_mtime > compiled.stat().st_mtime:
+        log.warning("matcher_stale", extension=str(compiled), source=str(source))
+    return "compiled"
 
 
 def default_instance_id() -> str:
@@ -292,6 +306,7 @@ class Daemon:
                 feeds=len(cfg.feeds),
                 notifiers=",".join(notifiers) or "-",
                 rules=len(ruleset.rules),
+                matcher=matcher_build(),
             )
             self.started.set()
             try:

@@ -259,12 +259,14 @@ class Poller:
         """The interval counts from when this poll started, not from when it was
         recorded: polls then start an interval apart and stay on the poll ticks (a
         1 s feed on the 1 s tick is polled every second, not every other one). A
-        slow server still gets `fetch.min_interval` of rest after answering."""
+        slow server still gets half an interval of rest after answering (at most
+        `fetch.min_interval`), rather than a poll straight after its late answer."""
         started = state.last_attempt or now
         due = next_after_success(
             started, interval, parse_max_age(result.headers.get("cache-control")), self._limits
         )
-        return max(due, now + timedelta(seconds=self._limits.min_interval))
+        rest = min(self._limits.min_interval, interval / 2)
+        return max(due, now + timedelta(seconds=rest))
 
     async def _not_modified(
         self, feed: FeedConfig, state: FeedState, result: FetchResult, started: float

@@ -15,7 +15,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
@@ -169,6 +169,14 @@ class TitleIndex:
 
     def keys(self) -> set[str]:
         return set(self._ids)
+
+    def retain(self, stories: Mapping[str, Story]) -> None:
+        """Hold exactly `stories` (by key): index the new ones, drop the rest. Set
+        operations on the keys, so that a full window costs little when few change."""
+        for key in self._ids.keys() - stories.keys():
+            self.discard(key)
+        for key in stories.keys() - self._ids.keys():
+            self._insert(key, stories[key].title_norm)
 
     def add(self, story: Story) -> None:
         if story.key not in self._ids:
