@@ -462,26 +462,3 @@ async def test_each_feed_that_commits_alerts_signals_at_once(
         await poller.poll_all()
         await signalled()
     assert outbox_at_signal == [-1, 1]  # one signal, for the one feed that queued alerts
-
-
-@pytest.mark.parametrize(("answer_s", "next_after_start_s"), [(2.0, 60.0), (50.0, 80.0)])
-async def test_the_interval_counts_from_the_start_of_a_poll(
-    server: FeedServer, tmp_path: Path, clock: FakeClock, answer_s: float, next_after_start_s: float
-) -> None:
-    """A 60 s feed (the least interval allowed) answering in 2 s is due 60 s after its
-    poll started, not 60 s after the answer; one answering in 50 s still gets half an
-    interval of rest before the next poll."""
-
-    async def slow(request: Any) -> Any:
-        from aiohttp import web
-
-        clock.advance(answer_s)
-        return web.Response(body=rss(3), content_type="application/rss+xml")
-
-    server.handle("/slow.xml", slow)
-    config = make_config(server, ["/slow.xml"], tmp_path, interval=60.0, adaptive=False)
-    assert config.fetch.min_interval == 60.0
-    started = clock.now()
-    [outcome] = await poll_once(config, clock)
-    assert outcome.status == "ok"
-    assert outcome.next_poll_at == started + timedelta(seconds=next_after_start_s)

@@ -17,7 +17,7 @@ import dataclasses
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -45,12 +45,6 @@ from monitor.logs import get_logger
 from monitor.ports import FeedState, NewOutboxEntry, SeenItem, Store, StoryRecord
 
 log = get_logger(__name__)
-
-# A poll starts an interval after the previous one started, and the tick that starts
-# it fires a few milliseconds before its feeds reach the claim query. Feeds due within
-# this margin are taken on that tick. It stays below what any feed could notice: polls
-# of one feed never start more than this much sooner than its interval.
-DUE_SLACK_S = 0.04
 
 FeedStatus = Literal["ok", "not_modified", "error"]
 OnNew = Callable[
@@ -134,11 +128,8 @@ class Poller:
                 # Rounds may overlap (a slow feed keeps one open): the cap is per poller.
                 if more and self._inflight <= batch // 2:
                     want = batch - self._inflight
-                    # A feed falling due a hair after the tick counts as due now (see
-                    # DUE_SLACK_S), or it would wait for the next tick.
-                    due_by = self._clock.now() + timedelta(seconds=DUE_SLACK_S)
                     names = await self._store.claim_feeds(
-                        self._owner, list(self._feeds), due_by,
+                        self._owner, list(self._feeds), self._clock.now(),
                         self._config.store.lease, limit=want,
                     )  # fmt: skip
                     more = len(names) == want
@@ -253,21 +244,6 @@ class Poller:
         base = state.interval_s if state.interval_s else feed.interval
         return poll_interval(base, None, self._limits, adaptive=False)
 
-    def _next_poll(
-        self, state: FeedState, now: datetime, interval: float, result: FetchResult
-    ) -> datetime:
-        """The interval counts from when this poll started, not from when it was
-        recorded: polls then start an interval apart and stay on the poll ticks (a
-        1 s feed on the 1 s tick is polled every second, not every other one). A
-        slow server still gets half an interval of rest after answering (at most
-        `fetch.min_interval`), rather than a poll straight after its late answer."""
-        started = state.last_attempt or now
-        due = next_after_success(
-            started, interval, parse_max_age(result.headers.get("cache-control")), self._limits
-        )
-        rest = min(self._limits.min_interval, interval / 2)
-        return max(due, now + timedelta(seconds=rest))
-
     async def _not_modified(
         self, feed: FeedConfig, state: FeedState, result: FetchResult, started: float
     ) -> FeedOutcome:
@@ -276,7 +252,9 @@ class Poller:
         state.etag = result.headers.get("etag", state.etag)
         state.last_modified = result.headers.get("last-modified", state.last_modified)
         state.last_success, state.last_error, state.consecutive_failures = now, None, 0
-        state.next_poll_at = self._next_poll(state, now, interval, result)
+        state.next_poll_at = next_after_success(
+            now, interval, parse_max_age(result.headers.get("cache-control")), self._limits
+        )
         await self._store.save_feed_state(state)
         log.debug("feed_not_modified", feed=feed.name)
         return FeedOutcome(
@@ -329,7 +307,9 @@ class Poller:
         state.last_modified = result.headers.get("last-modified")
         state.last_success, state.last_error, state.consecutive_failures = now, None, 0
         state.interval_s = interval
-        state.next_poll_at = self._next_poll(state, now, interval, result)
+        state.next_poll_at = next_after_success(
+            now, interval, parse_max_age(result.headers.get("cache-control")), self._limits
+        )
         state.items_total += len(new)
         await self._store.commit_poll(state, items, stories, alerts)
         if alerts and self._on_committed is not None:
