@@ -14,11 +14,11 @@ publish-time marker and encodes the PNG.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import struct
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from monitor.core.pricebook import PriceBook
@@ -237,7 +237,7 @@ def text_width(text: str, scale: int = 2) -> int:
     return len(text) * 4 * scale - scale
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ChartBase:
     """A chart without its publish-time marker, ready to take one: the picture is
     drawn once (per minute, say) and each article only adds its marker. `over` is
@@ -337,7 +337,7 @@ def chart_base(
     lo, hi = lo - pad, hi + pad
     t0, t1 = pts[0][0], pts[-1][0]
     base = ChartBase(width, height, (), b"", b"", t0, t1, left, right, top, bottom)
-    x_of = base.x_of
+    x_of = base.x_of  # the layers are added to `base` at the end
 
     def y_of(price: float) -> int:
         return bottom - round((price - lo) / (hi - lo) * (bottom - top))
@@ -363,18 +363,8 @@ def chart_base(
         for y in range(top, top + 14):
             layer.hline(left, left + text_width(label) + 7, y, patch)
         layer.text(left + 4, top + 2, label, ink)
-    return ChartBase(
-        width,
-        height,
-        tuple(canvas.palette),
-        bytes(canvas.pixels),
-        bytes(above.pixels),
-        t0,
-        t1,
-        left,
-        right,
-        top,
-        bottom,
+    return dataclasses.replace(
+        base, palette=tuple(canvas.palette), pixels=bytes(canvas.pixels), over=bytes(above.pixels)
     )
 
 

@@ -270,14 +270,11 @@ def _best_match(
 ) -> Story | None:
     """The story of `pool` whose title contains most of `norm` (at least
     `threshold`), the first of equals; None if none does."""
-    best: tuple[float, Story] | None = None
     if index is None or threshold <= 0:
-        for story in pool:
-            if same_story(norm, figures, story, threshold):
-                score = containment(norm, story.title_norm)
-                if best is None or score > best[0]:
-                    best = (score, story)
-        return best[1] if best else None
+        # Nothing indexed: every story is compared the slow way. (With no threshold a
+        # story sharing no bigram can match, which the index cannot show.)
+        index = TitleIndex()
+    best: tuple[float, Story] | None = None
     size, slots, counts = index.shared(norm)
     for story in pool:
         slot = slots.get(story.key)
