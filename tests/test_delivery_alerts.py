@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -124,6 +126,25 @@ async def test_a_story_another_instance_stored_is_joined_not_alerted_again(store
     assert [[s["feed"] for s in r.sources] for r in stories] == [
         ["yonhap-economy", "gnews-ko-nvidia", "hankyung-it"]
     ]
+
+
+async def test_a_full_read_of_an_unchanged_window_keeps_the_stories_it_holds(store, clock):
+    """Every few minutes the whole window is read again: stories read as they were
+    are kept as held, not rebuilt (thousands of objects, and their strings twice).
+    Likewise a story this builder made, once the store gives it back unchanged."""
+    builder = AlertBuilder(config=config(), store=store, clock=clock)
+    for title in ("TSMC 설비투자 확대", "삼성전자 HBM 공급 계약"):
+        await commit(store, *await builder.build([analysis(article("yna", title), rule("x"))]))
+        clock.advance(60)
+    made = dict(builder._provisional)
+    await builder.build([analysis(article("mk", "엔비디아 블랙웰 출하 지연"), rule("x"))])
+    held = dict(builder._stored)
+    assert len(held) == 2
+    # what the store gave back is what this builder made: that object is kept
+    assert all(held[k] is story for k, story in made.items())
+    clock.advance(STORIES_REFRESH_S)
+    await builder.build([analysis(article("mk", "SK하이닉스 HBM4 양산"), rule("x"))])
+    assert all(builder._stored[k] is story for k, story in held.items())
 
 
 async def test_stories_kept_in_memory_are_bounded_newest_first(store, clock, monkeypatch):
@@ -300,3 +321,74 @@ async def test_discord_gets_the_price_chart_as_an_attachment(store, clock, chart
         assert post.body["allowed_mentions"] == {"parse": []}
     else:
         assert post.files == {} and "image" not in post.body["embeds"][0]
+
+
+def _fields(message: dict) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
+
+
+async def test_a_source_edit_after_a_followup_keeps_the_followups_price(store, clock):
+    """Each edit starts from what the message shows: the first post's alert, read back
+    from its outbox row, with what earlier edits put on it."""
+    desk = NotifierConfig(name="desk", kind="discord", url_env="D")
+    builder = AlertBuilder(config=config(desk), store=store, clock=clock)
+    a, b, _ = three_copies(clock)
+    async with FakeDiscord() as discord, aiohttp.ClientSession() as s:
+        d = Dispatcher(
+            store,
+            {"desk": make_notifier(desk, s, discord.url)},
+            SystemClock(),
+            "test",
+            settings=DispatchSettings(idle_s=0.02),
+        )
+        stories, entries = await builder.build([a])
+        await commit(store, stories, entries)
+        assert await d.drain(5.0) == 0
+        key = entries[0].dedupe_key
+        followup = Alert(
+            kind="followup",
+            key=f"{key}+15m",
+            title="NVDA 15 minutes on",
+            created_at=clock.now(),
+            reply_to=key,
+            prices=(replace(nvda(), price=131.25),),
+        )
+        await store.enqueue([NewOutboxEntry("desk", followup, followup.key)])
+        assert await d.drain(5.0) == 0
+        clock.advance(300)
+        await commit(store, *await builder.build([b]))
+        assert await d.drain(5.0) == 0
+
+    assert [r.method for r in discord.received] == ["POST", "PATCH", "PATCH"]
+    [message] = discord.messages.values()
+    fields = _fields(message)
+    assert "한국경제" in fields["Sources (2)"]
+    assert "131.25" in fields["NVDA"]
+    assert message["embeds"][0]["title"] == "[속보] 딥시크 충격에 엔비디아 주가 급락"
+
+
+async def test_an_edit_whose_first_post_left_the_store_is_skipped(store, clock, tmp_path):
+    """The original alert is read back from its outbox row: once that row is pruned
+    the message cannot be shown again, so the update is marked done, not posted."""
+    desk = NotifierConfig(name="desk", kind="discord", url_env="D")
+    builder = AlertBuilder(config=config(desk), store=store, clock=clock)
+    a, b, _ = three_copies(clock)
+    async with FakeDiscord() as discord, aiohttp.ClientSession() as s:
+        d = Dispatcher(
+            store,
+            {"desk": make_notifier(desk, s, discord.url)},
+            SystemClock(),
+            "test",
+            settings=DispatchSettings(idle_s=0.02),
+        )
+        stories, entries = await builder.build([a])
+        await commit(store, stories, entries)
+        assert await d.drain(5.0) == 0
+        with sqlite3.connect(tmp_path / "monitor.db") as db:
+            db.execute("DELETE FROM outbox WHERE dedupe_key = ?", (entries[0].dedupe_key,))
+        clock.advance(300)
+        await commit(store, *await builder.build([b]))
+        assert await d.drain(5.0) == 0  # nothing left pending
+
+    assert [r.method for r in discord.received] == ["POST"]
+    assert await store.outbox_depth() == 0

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import math
 import random
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from monitor.config import DispatchConfig
 from monitor.core.clock import Clock
@@ -33,7 +33,7 @@ from monitor.core.errors import (
     RetryableDeliveryError,
     StoreError,
 )
-from monitor.core.models import Alert
+from monitor.core.models import Alert, PriceContext, SourceRef
 from monitor.core.redact import redact
 from monitor.core.routing import Destination, make_digest, plan_digest
 from monitor.logs import get_logger
@@ -88,6 +88,24 @@ class _Pace:
         self.sent.append(at)
 
 
+class _Posted(NamedTuple):
+    """A message this process posted: its ref, and what edits have put on it since."""
+
+    ref: str
+    sources: tuple[SourceRef, ...] | None = None
+    prices: tuple[PriceContext, ...] | None = None
+
+    def shown(self, original: Alert) -> Alert:
+        """What the message shows now, from the alert its first post showed. Without
+        the chart: an edit keeps the attachment the message already has."""
+        return dataclasses.replace(
+            original,
+            chart_png="",
+            sources=original.sources if self.sources is None else self.sources,
+            prices=original.prices if self.prices is None else self.prices,
+        )
+
+
 class Dispatcher:
     """Delivers outbox rows to notifiers. One per process; several processes may
     share a PostgreSQL store (claims are leased to `owner`)."""
@@ -126,10 +144,10 @@ class Dispatcher:
         # committed are claimed on the event loop's next turn.
         self._waiter: asyncio.Future[None] | None = None
         self._on_result = on_result
-        # (destination, dedupe key) -> (message ref, the alert shown as compact JSON):
-        # what updates can edit. JSON, not the Alert: thousands are kept for hours, and a
-        # string is a fraction of the memory of an alert's objects.
-        self._messages: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+        # (destination, dedupe key) -> the message posted for it: what updates can edit.
+        # Only its ref and what edits changed are kept; the alert it showed is read back
+        # from its outbox row when an edit comes (thousands are kept, for hours).
+        self._messages: OrderedDict[tuple[str, str], _Posted] = OrderedDict()
 
     # ------------------------------------------------------------------ public
 
@@ -265,8 +283,13 @@ class Dispatcher:
                 reason="cannot edit" if not notifier.can_edit else "original unknown",
             )
             return "skipped"
-        ref, shown = found
-        original = Alert.from_dict(json.loads(shown))
+        original = await self._store.sent_alert(name, key)
+        if original is None:  # pruned, or deleted by hand: nothing to show again
+            await self._store.mark_sent(entry.id, self._clock.now(), None)
+            log.warning("edit_skipped", destination=name, key=key, reason="original row gone")
+            return "skipped"
+        original = found.shown(original)
+        ref = found.ref
         if update.kind == "followup":
             # The original message now shows the latest price and the move since it went out.
             edited = dataclasses.replace(original, prices=update.prices)
@@ -276,7 +299,7 @@ class Dispatcher:
             name, notifier, edited, [entry], action=lambda: notifier.edit(ref, edited)
         )
         if outcome == "sent":
-            self._remember(name, key, ref, edited)
+            self._remember(name, key, ref, edited, edited=True)
         return outcome
 
     def _split(
@@ -481,15 +504,14 @@ class Dispatcher:
             and (name, alert.reply_to) in self._messages
         )
 
-    def _remember(self, name: str, key: str, ref: str, alert: Alert) -> None:
+    def _remember(self, name: str, key: str, ref: str, alert: Alert, edited: bool = False) -> None:
         """Keep what a later edit of this message needs: news alerts only (updates and
-        follow-ups edit those), without the chart (the message keeps its attachment)."""
+        follow-ups edit those). A first post keeps its ref alone; an edit also keeps
+        the sources and prices it put on the message."""
         if alert.kind != "news":
             return
-        if alert.chart_png:
-            alert = dataclasses.replace(alert, chart_png="")
-        shown = json.dumps(alert.to_dict(), ensure_ascii=False, separators=(",", ":"))
-        self._messages[(name, key)] = (ref, shown)
+        posted = _Posted(ref, alert.sources, alert.prices) if edited else _Posted(ref)
+        self._messages[(name, key)] = posted
         self._messages.move_to_end((name, key))
         while len(self._messages) > MESSAGES_KEPT:
             self._messages.popitem(last=False)
