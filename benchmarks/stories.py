@@ -9,16 +9,21 @@ scan, which builds every held title's bigrams for every article, and through a
 `TitleIndex` of the window, as the alert builder does. Both must agree on every
 headline. CPU time of this process; medians over the headlines. The last line
 printed is one JSON object: plain_ms, indexed_ms (per headline), speedup, stories,
-headlines, index_build_ms.
+headlines, index_build_ms, and held_bytes_per_story: the memory the alert builder
+holds per story of its window (the story as read back from the store, and its place
+in the title index), measured with tracemalloc.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import random
 import statistics
 import sys
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import emit, progress
 
+from monitor.app.alerts import story_from_record, story_to_record
 from monitor.core.models import Lang, SourceRef
 from monitor.core.stories import Story, TitleIndex, find_story, new_story
+from monitor.ports import StoryRecord
 
 NOW = datetime(2025, 1, 27, 21, 0, tzinfo=UTC)
 KO = [
@@ -105,6 +112,30 @@ def window(rng: random.Random, n: int) -> list[Story]:
     return stories
 
 
+def held_bytes(stories: list[Story]) -> float:
+    """Bytes per story of the window as the alert builder holds it: each story read
+    back from a store record (fresh strings, as a database read gives) and indexed."""
+    rows = []
+    for s in stories:
+        r = story_to_record(s)
+        rows.append((json.dumps([r.key, r.title_norm, r.sources, r.figures]), r.first_seen))
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    records = []
+    for row, first_seen in rows:
+        key, title_norm, sources, figures = json.loads(row)
+        records.append(StoryRecord(key, title_norm, first_seen, tuple(sources), tuple(figures)))
+    held = {r.key: story_from_record(r) for r in records}
+    index = TitleIndex()
+    index.retain(held)
+    del records
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return used / len(stories)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="2,000 stories, 100 headlines")
@@ -146,6 +177,8 @@ def main() -> None:
         indexed_ms.append((t2 - t1) * 1000)
     plain, indexed = statistics.median(plain_ms), statistics.median(indexed_ms)
     progress(f"plain {plain:.2f} ms, indexed {indexed:.3f} ms per headline; {found} matched")
+    per_story = held_bytes(stories)
+    progress(f"held: {per_story:.0f} bytes per story, {per_story * n / 2**20:.1f} MB for {n}")
     emit(
         {
             "stories": n,
@@ -155,6 +188,7 @@ def main() -> None:
             "indexed_ms": round(indexed, 3),
             "speedup": round(plain / indexed, 1) if indexed else None,
             "index_build_ms": round(build_ms, 1),
+            "held_bytes_per_story": round(per_story),
         }
     )
 

@@ -86,6 +86,20 @@ def story_from_record(r: StoryRecord) -> Story:
     )
 
 
+def _unchanged(story: Story, r: StoryRecord) -> bool:
+    """Whether `r` is the record of `story` as held (sources only ever grow, so the
+    same links in the same order are the same sources)."""
+    return (
+        story.first_seen == r.first_seen
+        and len(story.sources) == len(r.sources)
+        and all(
+            s.link == d.get("link", "") and s.feed == d.get("feed")
+            for s, d in zip(story.sources, r.sources, strict=True)
+        )
+        and story.figures == tuple(r.figures)
+    )
+
+
 def story_to_record(s: Story) -> StoryRecord:
     return StoryRecord(
         key=s.key,
@@ -220,6 +234,7 @@ class AlertBuilder:
         """The store's stories first seen since `since`: the whole window now and then,
         else only those first seen since the previous read (minus a margin)."""
         full = self._clock.monotonic() - self._stored_full_at >= STORIES_REFRESH_S
+        held = self._stored
         if full or self._stored_read_at is None:
             records = await self._store.recent_stories(since)
             self._stored = {}
@@ -229,8 +244,14 @@ class AlertBuilder:
             records = await self._store.recent_stories(max(since, lately))
         self._stored_read_at = now
         for r in records:
-            story = self._stored[r.key] = story_from_record(r)
+            # A story read as it is held, or as this builder made it, is kept as that
+            # object: no second copy of its strings (the title index holds them too),
+            # and no churn of thousands of objects on each full read.
+            story = held.get(r.key)
             mine = self._provisional.get(r.key)
+            if story is None or not _unchanged(story, r):
+                story = mine if mine is not None and _unchanged(mine, r) else story_from_record(r)
+            self._stored[r.key] = story
             if mine is not None and set(mine.sources) <= set(story.sources):
                 del self._provisional[r.key]  # our commit landed: the store's copy will do
         kept = {k: s for k, s in self._stored.items() if s.first_seen >= since}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -157,8 +158,10 @@ class TitleIndex:
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}  # story key -> slot
         self._norms: list[str | None] = []  # slot -> normalised title, None once removed
-        self._sizes: list[int] = []  # slot -> how many bigrams its title has
-        self._postings: dict[str, list[int]] = {}  # bigram -> slots, live or not
+        self._sizes = array("I")  # slot -> how many bigrams its title has
+        # bigram -> slots, live or not: machine integers, half the bytes of a list's
+        # pointers, for the tens of bigrams of each of thousands of titles
+        self._postings: dict[str, array[int]] = {}
         self._dead = 0
 
     def __len__(self) -> int:
@@ -211,13 +214,14 @@ class TitleIndex:
         for g in grams:
             posting = self._postings.get(g)
             if posting is None:
-                self._postings[g] = [slot]
+                self._postings[g] = array("I", (slot,))
             else:
                 posting.append(slot)
 
     def _rebuild(self) -> None:
         live = [(key, self._norms[slot]) for key, slot in self._ids.items()]
-        self._ids, self._norms, self._sizes, self._postings, self._dead = {}, [], [], {}, 0
+        self._ids, self._norms, self._postings, self._dead = {}, [], {}, 0
+        self._sizes = array("I")
         for key, norm in live:
             assert norm is not None
             self._insert(key, norm)
