@@ -115,17 +115,24 @@ class _Canvas:
         self.pixels[y0 * w + x : y1 * w + x + 1 : w] = bytes((self.ink(color),)) * (y1 - y0 + 1)
 
     def polyline(self, points: Sequence[tuple[int, int]], color: Color, thick: int = 2) -> None:
-        """Segments through `points` (x ascending), `thick` pixels wide.
+        """Segments through `points` (x ascending), `thick` pixels wide."""
+        self.paint(self.line_columns(points, thick), color)
+
+    def line_columns(
+        self, points: Sequence[tuple[int, int]], thick: int = 2
+    ) -> list[tuple[int, int, int]]:
+        """The pixels of a polyline through `points` (x ascending), `thick` pixels wide,
+        as (column, top row, bottom row) runs clipped to the canvas (see `paint`).
 
         Column x of the line covers the rows it crosses within half a pixel either
         side of x: from its height at x - 0.5 to its height at x + 0.5, and through
         any point at x itself. Being `thick` wide, pixel column c shows the columns
         c - thick + 1 .. c of the line; those overlap (the line is continuous), so
-        each pixel column is one slice write (a pixel-by-pixel walk would touch
-        every row of a steep price move).
+        each pixel column is one run (a pixel-by-pixel walk would touch every row of
+        a steep price move).
         """
         if not points:
-            return
+            return []
         first = points[0][0]
         half: list[float] = []  # half[k]: the line's height at first + k + 0.5
         x0, y0 = points[0]
@@ -149,13 +156,21 @@ class _Canvas:
             tops = _pairwise(tops, tops[0], tops[-1])[0]
             bottoms = _pairwise(bottoms, bottoms[0], bottoms[-1])[1]
         w, h = self.width, self.height
-        ink = bytes((self.ink(color),))
-        pixels = self.pixels
+        runs = []
         for k, (t, b) in enumerate(zip(tops, bottoms, strict=True)):
             c = first + k
             top, bottom = max(0, round(t)), min(h - 1, round(b) + thick - 1)
             if 0 <= c < w and bottom >= top:
-                pixels[top * w + c : bottom * w + c + 1 : w] = ink * (bottom - top + 1)
+                runs.append((c, top, bottom))
+        return runs
+
+    def paint(self, runs: Sequence[tuple[int, int, int]], color: Color) -> None:
+        """Fill (column, top row, bottom row) runs, as `line_columns` gives them."""
+        w = self.width
+        ink = bytes((self.ink(color),))
+        pixels = self.pixels
+        for c, top, bottom in runs:
+            pixels[top * w + c : bottom * w + c + 1 : w] = ink * (bottom - top + 1)
 
     def line(self, x0: int, y0: int, x1: int, y1: int, color: Color, thick: int = 2) -> None:
         """One `thick` pixel wide segment."""
@@ -357,8 +372,9 @@ def chart_base(
     label = f"{last:.2f}"
     if previous_close:
         label += f" {(last - previous_close) / previous_close * 100:+.2f}%"
+    runs = canvas.line_columns(line)  # the same pixels on both canvases: found once
     for layer, ink, patch in ((canvas, color, BACKGROUND), (above, MARK, MARK)):
-        layer.polyline(line, ink)
+        layer.paint(runs, ink)
         # Top left, on a patch of background so that the lines never cross it.
         for y in range(top, top + 14):
             layer.hline(left, left + text_width(label) + 7, y, patch)
