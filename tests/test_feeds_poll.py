@@ -417,6 +417,53 @@ async def test_overlapping_rounds_never_hold_more_than_concurrency_feeds(
     assert max(leased) <= 4, leased
 
 
+async def test_rounds_started_while_a_claim_is_slow_stay_within_concurrency(
+    server: FeedServer, tmp_path: Path, clock: FakeClock
+) -> None:
+    """A busy store answers a claim late; the ticks go on starting rounds meanwhile.
+    Those rounds must see the slots the pending claim is about to fill."""
+    import asyncio
+
+    from aiohttp import web
+
+    from monitor.feeds.http import make_session
+
+    paths = [f"/c{i}.xml" for i in range(12)]
+    in_flight, peak = 0, 0
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.3)
+        in_flight -= 1
+        return web.Response(body=rss(1), content_type="application/rss+xml")
+
+    for p in paths:
+        server.handle(p, slow)
+    config = make_config(server, paths, tmp_path)
+    config = config.model_copy(update={"fetch": config.fetch.model_copy(update={"concurrency": 4})})
+    store = open_store(config.store.url, clock=clock, instance_id="t")
+    claim = store.claim_feeds
+
+    async def late_claim(*args: Any, **kwargs: Any) -> list[str]:
+        await asyncio.sleep(0.25)  # a store under load
+        return await claim(*args, **kwargs)
+
+    store.claim_feeds = late_claim  # type: ignore[method-assign]
+    async with store, make_session(config.fetch) as session:
+        poller = Poller(config, store, session, clock, owner="t")
+        rounds, leased = [], []
+        for _ in range(8):  # a round every tick, each tick sooner than a claim returns
+            rounds.append(asyncio.create_task(poller.poll_due()))
+            await asyncio.sleep(0.1)
+            leased.append(_leases_held(tmp_path / "monitor.db", "t"))
+        outcomes = [o for r in await asyncio.gather(*rounds) for o in r]
+    assert sorted(o.feed for o in outcomes) == sorted(feed_name(p) for p in paths)
+    assert peak <= 4
+    assert max(leased) <= 4, leased  # no feed waits, leased, for a fetch slot
+
+
 def _leases_held(db: Path, owner: str) -> int:
     import sqlite3
 

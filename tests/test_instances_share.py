@@ -22,7 +22,8 @@ pytestmark = pytest.mark.postgres
 
 FEEDS = 300
 INTERVAL = 2.0
-# A due feed waits for the next poll tick (1 s) and for its turn among the due ones.
+# A due feed waits for the next poll tick (a quarter second) and for its turn among the
+# due ones (300 feeds on 2 cores).
 LATE_TOLERANCE = 2.5
 
 

@@ -128,10 +128,16 @@ class Poller:
                 # Rounds may overlap (a slow feed keeps one open): the cap is per poller.
                 if more and self._inflight <= batch // 2:
                     want = batch - self._inflight
-                    names = await self._store.claim_feeds(
-                        self._owner, list(self._feeds), self._clock.now(),
-                        self._config.store.lease, limit=want,
-                    )  # fmt: skip
+                    # The slots are taken before the claim is awaited: a round started
+                    # meanwhile (every tick starts one) sees them taken.
+                    self._inflight += want
+                    try:
+                        names = await self._store.claim_feeds(
+                            self._owner, list(self._feeds), self._clock.now(),
+                            self._config.store.lease, limit=want,
+                        )  # fmt: skip
+                    finally:
+                        self._inflight -= want
                     more = len(names) == want
                     self._inflight += len(names)
                     states = await self._preload(names)
