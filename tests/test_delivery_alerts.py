@@ -147,6 +147,30 @@ async def test_a_full_read_of_an_unchanged_window_keeps_the_stories_it_holds(sto
     assert all(builder._stored[k] is story for k, story in held.items())
 
 
+async def test_a_full_read_takes_another_instances_version_of_a_source_list(store, clock):
+    """Saving a story writes its whole list of sources: when another instance saved a
+    list that differs from the one held here, even only in a linkless item's title,
+    the full read of the window replaces what is held."""
+    builder = AlertBuilder(config=config(), store=store, clock=clock)
+    wire = article("yna", "삼성전자 HBM 공급 계약 체결")
+    blog = replace(article("blog", "삼성전자 HBM 공급 계약 체결 - 블로그A"), link="")
+    await commit(store, *await builder.build([analysis(wire, rule("x"))]))
+    clock.advance(60)
+    await commit(store, *await builder.build([analysis(blog, rule("x"))]))
+    clock.advance(60)
+    await builder.build([analysis(article("mk", "엔비디아 블랙웰 출하 지연"), rule("x"))])
+    [held] = [r for r in await store.recent_stories(T0 - timedelta(days=1)) if len(r.sources) == 2]
+    theirs = dict(held.sources[1], title="삼성전자 HBM 공급 계약 체결 - 블로그B", source="블로그B")
+    other = StoryRecord(held.key, held.title_norm, held.first_seen, (held.sources[0], theirs))
+    await commit(store, [other], [])
+    clock.advance(STORIES_REFRESH_S)
+    await builder.build([analysis(article("mk", "SK하이닉스 HBM4 양산"), rule("x"))])
+    copy = analysis(article("hk", "삼성전자 HBM 공급 계약 체결"), rule("x"))
+    stories, _ = await builder.build([copy])
+    [saved] = stories
+    assert [s["source"] for s in saved.sources][:2] == [held.sources[0]["source"], "블로그B"]
+
+
 async def test_stories_kept_in_memory_are_bounded_newest_first(store, clock, monkeypatch):
     monkeypatch.setattr(alerts_module, "STORIES_KEPT", 2)
     builder = AlertBuilder(config=config(), store=store, clock=clock)

@@ -87,16 +87,13 @@ def story_from_record(r: StoryRecord) -> Story:
 
 
 def _unchanged(story: Story, r: StoryRecord) -> bool:
-    """Whether `r` is the record of `story` as held (sources only ever grow, so the
-    same links in the same order are the same sources)."""
+    """Whether `r` is the record of `story` as held: the same sources, field for
+    field (an instance saving a story writes its whole list of sources)."""
     return (
         story.first_seen == r.first_seen
-        and len(story.sources) == len(r.sources)
-        and all(
-            s.link == d.get("link", "") and s.feed == d.get("feed")
-            for s, d in zip(story.sources, r.sources, strict=True)
-        )
         and story.figures == tuple(r.figures)
+        and len(story.sources) == len(r.sources)
+        and all(s.to_dict() == d for s, d in zip(story.sources, r.sources, strict=True))
     )
 
 

@@ -285,6 +285,7 @@ class Dispatcher:
             return "skipped"
         original = await self._store.sent_alert(name, key)
         if original is None:  # pruned, or deleted by hand: nothing to show again
+            self._messages.pop((name, key), None)  # nor will there be for later edits
             await self._store.mark_sent(entry.id, self._clock.now(), None)
             log.warning("edit_skipped", destination=name, key=key, reason="original row gone")
             return "skipped"
