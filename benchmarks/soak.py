@@ -44,6 +44,7 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,11 @@ def flatness(samples: list[dict[str, float]], warm_up_s: float) -> dict[str, Any
         slope, se = slope_per_min([(s["t"], s[key]) for s in second_half])
         slopes[key] = (slope, se)
     rss_slope, rss_se = slopes["rss"]
+    # A step (the allocator taking another arena, a table doubling) reads differently
+    # from a trend: the largest rise between two samples after the warm-up, and when.
+    after = [s for s in samples if s["t"] >= warm_up_s]
+    steps = [(b["rss"] - a["rss"], b["t"]) for a, b in pairwise(after)]
+    step, step_at = max(steps, default=(0.0, 0.0))
     return {
         "warm_up_min": round(warm_up_s / 60, 2),
         "rss_warm_mb": round(rss_warm, 1),
@@ -173,6 +179,8 @@ def flatness(samples: list[dict[str, float]], warm_up_s: float) -> dict[str, Any
         "rss_rise_after_warm_up_mb": round(rss_end - rss_warm, 1),
         "rss_slope_last_half_mb_per_min": round(rss_slope, 3),
         "rss_slope_stderr": round(rss_se, 3),
+        "rss_largest_step_mb": round(step, 1),
+        "rss_largest_step_at_s": round(step_at),
         "anon_slope_last_half_mb_per_min": round(slopes["anon"][0], 3),
         "malloc_in_use_slope_mb_per_min": round(slopes["malloc_in_use"][0], 3),
         "py_blocks_slope_per_min": round(slopes["py_blocks"][0]),
