@@ -180,15 +180,16 @@ class _Canvas:
 
     def text(self, x: int, y: int, text: str, color: Color, scale: int = 2) -> None:
         w, h = self.width, self.height
-        pixels, ink = self.pixels, self.ink(color)
+        pixels, ink = self.pixels, bytes((self.ink(color),))
+        inside = y >= 0 and y + 5 * scale <= h  # every row of the text is on the canvas
         for ch in text:
             for gx, gy, length in _glyph_runs(ch):
                 x0, x1 = max(0, x + gx * scale), min(w, x + (gx + length) * scale)
                 if x1 <= x0:
                     continue
-                run = bytes((ink,)) * (x1 - x0)
+                run = ink * (x1 - x0)
                 for row in range(y + gy * scale, y + (gy + 1) * scale):
-                    if 0 <= row < h:
+                    if inside or 0 <= row < h:
                         pixels[row * w + x0 : row * w + x1] = run
             x += 4 * scale
 
@@ -368,7 +369,11 @@ def chart_base(
     if previous_close is not None:
         canvas.hline(left, right, y_of(previous_close), CLOSE_LINE, dash=4)
     # From here on every layer lies above the marker: drawn on both canvases.
-    line = [(x_of(t), y_of(price)) for t, price in pts]
+    # x_of for every point, without a call per point (hundreds of them per picture)
+    span, width_px = max((t1 - t0).total_seconds(), 1.0), right - left  # as in x_of
+    line = [
+        (left + round((t - t0).total_seconds() / span * width_px), y_of(price)) for t, price in pts
+    ]
     label = f"{last:.2f}"
     if previous_close:
         label += f" {(last - previous_close) / previous_close * 100:+.2f}%"
