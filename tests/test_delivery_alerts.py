@@ -347,6 +347,16 @@ async def test_discord_gets_the_price_chart_as_an_attachment(store, clock, chart
         assert post.files == {} and "image" not in post.body["embeds"][0]
 
 
+DESK = NotifierConfig(name="desk", kind="discord", url_env="D")
+
+
+def desk_dispatcher(store, session: aiohttp.ClientSession, url: str) -> Dispatcher:
+    """A dispatcher sending to one Discord destination, `desk`, at `url`."""
+    notifier = make_notifier(DESK, session, url)
+    settings = DispatchSettings(idle_s=0.02)
+    return Dispatcher(store, {"desk": notifier}, SystemClock(), "test", settings=settings)
+
+
 def _fields(message: dict) -> dict[str, str]:
     return {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
 
@@ -354,17 +364,10 @@ def _fields(message: dict) -> dict[str, str]:
 async def test_a_source_edit_after_a_followup_keeps_the_followups_price(store, clock):
     """Each edit starts from what the message shows: the first post's alert, read back
     from its outbox row, with what earlier edits put on it."""
-    desk = NotifierConfig(name="desk", kind="discord", url_env="D")
-    builder = AlertBuilder(config=config(desk), store=store, clock=clock)
+    builder = AlertBuilder(config=config(DESK), store=store, clock=clock)
     a, b, _ = three_copies(clock)
     async with FakeDiscord() as discord, aiohttp.ClientSession() as s:
-        d = Dispatcher(
-            store,
-            {"desk": make_notifier(desk, s, discord.url)},
-            SystemClock(),
-            "test",
-            settings=DispatchSettings(idle_s=0.02),
-        )
+        d = desk_dispatcher(store, s, discord.url)
         stories, entries = await builder.build([a])
         await commit(store, stories, entries)
         assert await d.drain(5.0) == 0
@@ -394,17 +397,10 @@ async def test_a_source_edit_after_a_followup_keeps_the_followups_price(store, c
 async def test_an_edit_whose_first_post_left_the_store_is_skipped(store, clock, tmp_path):
     """The original alert is read back from its outbox row: once that row is pruned
     the message cannot be shown again, so the update is marked done, not posted."""
-    desk = NotifierConfig(name="desk", kind="discord", url_env="D")
-    builder = AlertBuilder(config=config(desk), store=store, clock=clock)
+    builder = AlertBuilder(config=config(DESK), store=store, clock=clock)
     a, b, _ = three_copies(clock)
     async with FakeDiscord() as discord, aiohttp.ClientSession() as s:
-        d = Dispatcher(
-            store,
-            {"desk": make_notifier(desk, s, discord.url)},
-            SystemClock(),
-            "test",
-            settings=DispatchSettings(idle_s=0.02),
-        )
+        d = desk_dispatcher(store, s, discord.url)
         stories, entries = await builder.build([a])
         await commit(store, stories, entries)
         assert await d.drain(5.0) == 0

@@ -376,30 +376,40 @@ async def test_a_crash_while_analysing_is_that_feeds_failure_with_backoff(
     assert server.hits("/a.xml") == 1
 
 
+class _SlowFeeds:
+    """Feeds at `paths` that answer after 0.3 s; `peak` is the most requests at once."""
+
+    def __init__(self, server: FeedServer, paths: list[str]) -> None:
+        self.in_flight = self.peak = 0
+        for p in paths:
+            server.handle(p, self.answer)
+
+    async def answer(self, request: Any) -> Any:
+        import asyncio
+
+        from aiohttp import web
+
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await asyncio.sleep(0.3)
+        self.in_flight -= 1
+        return web.Response(body=rss(1), content_type="application/rss+xml")
+
+
+def _four_at_a_time(config: Config) -> Config:
+    return config.model_copy(update={"fetch": config.fetch.model_copy(update={"concurrency": 4})})
+
+
 async def test_overlapping_rounds_never_hold_more_than_concurrency_feeds(
     server: FeedServer, tmp_path: Path, clock: FakeClock
 ) -> None:
     import asyncio
 
-    from aiohttp import web
-
     from monitor.feeds.http import make_session
 
     paths = [f"/s{i}.xml" for i in range(10)]
-    in_flight, peak = 0, 0
-
-    async def slow(request: web.Request) -> web.StreamResponse:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.3)
-        in_flight -= 1
-        return web.Response(body=rss(1), content_type="application/rss+xml")
-
-    for p in paths:
-        server.handle(p, slow)
-    config = make_config(server, paths, tmp_path)
-    config = config.model_copy(update={"fetch": config.fetch.model_copy(update={"concurrency": 4})})
+    feeds = _SlowFeeds(server, paths)
+    config = _four_at_a_time(make_config(server, paths, tmp_path))
     store = open_store(config.store.url, clock=clock, instance_id="t")
     async with store, make_session(config.fetch) as session:
         poller = Poller(config, store, session, clock, owner="t")
@@ -412,7 +422,7 @@ async def test_overlapping_rounds_never_hold_more_than_concurrency_feeds(
             leased.append(_leases_held(tmp_path / "monitor.db", "t"))
         outcomes = [o for r in await asyncio.gather(*rounds) for o in r]
     assert sorted(o.feed for o in outcomes) == sorted(feed_name(p) for p in paths)
-    assert peak <= 4
+    assert feeds.peak <= 4
     # A lease covers a poll in flight, never a queue: at most `concurrency` at a time.
     assert max(leased) <= 4, leased
 
@@ -424,25 +434,11 @@ async def test_rounds_started_while_a_claim_is_slow_stay_within_concurrency(
     Those rounds must see the slots the pending claim is about to fill."""
     import asyncio
 
-    from aiohttp import web
-
     from monitor.feeds.http import make_session
 
     paths = [f"/c{i}.xml" for i in range(12)]
-    in_flight, peak = 0, 0
-
-    async def slow(request: web.Request) -> web.StreamResponse:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.3)
-        in_flight -= 1
-        return web.Response(body=rss(1), content_type="application/rss+xml")
-
-    for p in paths:
-        server.handle(p, slow)
-    config = make_config(server, paths, tmp_path)
-    config = config.model_copy(update={"fetch": config.fetch.model_copy(update={"concurrency": 4})})
+    feeds = _SlowFeeds(server, paths)
+    config = _four_at_a_time(make_config(server, paths, tmp_path))
     store = open_store(config.store.url, clock=clock, instance_id="t")
     claim = store.claim_feeds
 
@@ -460,7 +456,7 @@ async def test_rounds_started_while_a_claim_is_slow_stay_within_concurrency(
             leased.append(_leases_held(tmp_path / "monitor.db", "t"))
         outcomes = [o for r in await asyncio.gather(*rounds) for o in r]
     assert sorted(o.feed for o in outcomes) == sorted(feed_name(p) for p in paths)
-    assert peak <= 4
+    assert feeds.peak <= 4
     assert max(leased) <= 4, leased  # no feed waits, leased, for a fetch slot
 
 
