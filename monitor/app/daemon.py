@@ -406,6 +406,10 @@ class Daemon:
         if alerts:
             await self._builder.enqueue_alerts(alerts)
         if self._wants_charts():
+            # Let what is waiting on the loop (a story on its way to Discord) go first:
+            # reading the prices and redrawing the chart are then two short turns of the
+            # loop instead of one of several milliseconds.
+            await asyncio.sleep(0)
             self._prices.prepare_chart()
 
     async def _chart_tick(self) -> None:
