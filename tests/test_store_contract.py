@@ -255,6 +255,15 @@ async def test_a_polled_feed_waits_for_its_next_poll_time(store: AnyStore) -> No
     assert await store.claim_feeds("A", ["f"], T0 + minutes(5), 60) == ["f"]
 
 
+async def test_a_feed_added_later_is_claimed_like_the_first_ones(store: AnyStore) -> None:
+    """The daemon claims every quarter second; a feed added to the config (SIGHUP)
+    after many claims is leased as readily as those of the first claim."""
+    for k in range(3):  # each lease of 30 s has run out by the next claim
+        assert await store.claim_feeds("A", ["f", "g"], T0 + minutes(k), 30) == ["f", "g"]
+    assert await store.claim_feeds("A", ["f", "g", "h"], T0 + minutes(3), 30) == ["f", "g", "h"]
+    assert await store.claim_feeds("B", ["h"], T0 + minutes(3), 30) == []  # leased to A
+
+
 async def test_claim_feeds_keeps_poll_state_untouched(store: AnyStore) -> None:
     state = feed("f", etag="e", items_total=7, next_poll_at=T0)
     await store.save_feed_state(state)

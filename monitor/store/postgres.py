@@ -92,6 +92,9 @@ class PostgresStore:
         self._max_size = max_size
         self._command_timeout_s = command_timeout_s
         self._pool: Any = None
+        # Feeds known to have their lease row (rows are never deleted): each claim, four
+        # times a second per instance, inserts only the rows of feeds new to this process.
+        self._lease_rows: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -263,12 +266,15 @@ class PostgresStore:
         wanted = sorted(set(names))
         if not wanted:
             return []
+        missing = [n for n in wanted if n not in self._lease_rows]
         async with self._conn() as conn:
-            await conn.execute(
-                "INSERT INTO feed_leases (name) SELECT unnest($1::text[]) "
-                "ON CONFLICT (name) DO NOTHING",
-                wanted,
-            )
+            if missing:
+                await conn.execute(
+                    "INSERT INTO feed_leases (name) SELECT unnest($1::text[]) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    missing,
+                )
+                self._lease_rows.update(missing)
             rows = await conn.fetch(
                 """WITH free AS (
                        SELECT l.name FROM feed_leases l LEFT JOIN feeds f ON f.name = l.name

@@ -78,6 +78,9 @@ class SqliteStore:
         self._busy_timeout_s = busy_timeout_s
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+        # Feeds known to have their lease row (rows are never deleted): each claim, four
+        # times a second, inserts only the rows of feeds new to this process.
+        self._lease_rows: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -297,14 +300,15 @@ class SqliteStore:
         now_us = to_us(now)
         until_us = to_us(now + timedelta(seconds=lease_s))
         wanted = list(dict.fromkeys(names))
+        missing = [n for n in wanted if n not in self._lease_rows]
 
         def body(conn: sqlite3.Connection) -> list[str]:
+            conn.executemany(
+                "INSERT OR IGNORE INTO feed_leases (name) VALUES (?)", [(n,) for n in missing]
+            )
             free: list[tuple[int, str]] = []  # (next_poll_at or -1 for never polled, name)
             for chunk in _chunks(wanted):
                 marks = ",".join("?" * len(chunk))
-                conn.executemany(
-                    "INSERT OR IGNORE INTO feed_leases (name) VALUES (?)", [(n,) for n in chunk]
-                )
                 rows = conn.execute(
                     f"""SELECT l.name, f.next_poll_at FROM feed_leases l
                         LEFT JOIN feeds f ON f.name = l.name
@@ -322,7 +326,9 @@ class SqliteStore:
             )
             return sorted(claimed)
 
-        return await self._run(self._write, body)
+        claimed = await self._run(self._write, body)
+        self._lease_rows.update(missing)
+        return claimed
 
     async def release_feed(self, owner: str, name: str) -> None:
         await self._run(
