@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from monitor.core.pricebook import PriceBook
@@ -273,9 +273,14 @@ class ChartBase:
     bottom: int = 0
 
     def x_of(self, t: datetime) -> int:
-        assert self.t0 is not None and self.t1 is not None
-        span = max((self.t1 - self.t0).total_seconds(), 1.0)
-        return self.left + round((t - self.t0).total_seconds() / span * (self.right - self.left))
+        return self.xs((t,))[0]
+
+    def xs(self, times: Iterable[datetime]) -> list[int]:
+        """The pixel columns of `times` (one call for the hundreds of a price line)."""
+        t0, t1, left = self.t0, self.t1, self.left
+        assert t0 is not None and t1 is not None
+        span, width = max((t1 - t0).total_seconds(), 1.0), self.right - left
+        return [left + round((t - t0).total_seconds() / span * width) for t in times]
 
 
 def render_chart(
@@ -369,11 +374,7 @@ def chart_base(
     if previous_close is not None:
         canvas.hline(left, right, y_of(previous_close), CLOSE_LINE, dash=4)
     # From here on every layer lies above the marker: drawn on both canvases.
-    # x_of for every point, without a call per point (hundreds of them per picture)
-    span, width_px = max((t1 - t0).total_seconds(), 1.0), right - left  # as in x_of
-    line = [
-        (left + round((t - t0).total_seconds() / span * width_px), y_of(price)) for t, price in pts
-    ]
+    line = [(x, y_of(price)) for x, (_, price) in zip(base.xs(t for t, _ in pts), pts, strict=True)]
     label = f"{last:.2f}"
     if previous_close:
         label += f" {(last - previous_close) / previous_close * 100:+.2f}%"
