@@ -3,10 +3,15 @@
 A local server (its own process, 127.0.0.1) serves N feeds of 50 items (~50 KB
 each) with ETags. Measured:
 
-* cold: the first poll of every feed into an empty SQLite store;
+* cold: the first poll of every feed into an empty SQLite store (the median of
+  `--cold-rounds`, each into a new store);
 * warm: rounds in which 10% of the feeds gain one item and the rest answer 304;
 * reader: the same cold round done by the `reader` library (`update_feeds`)
-  into its own empty database, in the same run.
+  into its own empty database, in the same run (the median of `--reader-rounds`).
+
+A single cold round of 500 feeds lasts a second or two, so one round can land on a
+moment when the other core is busy; the medians keep one such moment out of the
+ratio.
 
 Rates are wall-clock; the `*_cpu_ms_per_feed` figures (CPU time of this
 process, all threads) are the steadier measure on a shared, busy machine.
@@ -39,6 +44,7 @@ from monitor.app.poll import Poller
 from monitor.clock import SystemClock
 from monitor.config import Config, FeedConfig, FetchConfig
 from monitor.feeds.http import make_session
+from monitor.feeds.parse import LAST_BUILT
 from monitor.store import open_store
 
 ITEMS = 50
@@ -125,18 +131,36 @@ def make_config(base: str, count: int, db: Path) -> Config:
     )
 
 
-async def ours(base: str, count: int, rounds: int, tmp: Path) -> dict[str, Any]:
+async def cold_round(base: str, count: int, db: Path) -> tuple[float, float, list[str]]:
+    """One cold round into a new store: (wall seconds, CPU seconds, parsers used)."""
+    # The parser keeps each feed's last articles to skip rebuilding them; a cold round
+    # must build everything, as a process that has never seen these feeds does.
+    LAST_BUILT.clear()
+    config = make_config(base, count, db)
+    clock = SystemClock()
+    store = open_store(config.store.url, clock=clock, instance_id="bench")
+    async with store, make_session(config.fetch) as session:
+        poller = Poller(config, store, session, clock, owner="bench")
+        t, cpu = time.perf_counter(), time.process_time()
+        cold = await poller.poll_all()
+        wall, used = time.perf_counter() - t, time.process_time() - cpu
+    assert all(o.status == "ok" for o in cold), [o.error for o in cold if o.error][:3]
+    return wall, used, sorted({o.parser for o in cold})
+
+
+async def ours(base: str, count: int, cold_rounds: int, rounds: int, tmp: Path) -> dict[str, Any]:
     import aiohttp
 
+    colds = [await cold_round(base, count, tmp / f"cold{k}.db") for k in range(cold_rounds - 1)]
     config = make_config(base, count, tmp / "ours.db")
     clock = SystemClock()
+    LAST_BUILT.clear()
     store = open_store(config.store.url, clock=clock, instance_id="bench")
     async with store, make_session(config.fetch) as session, aiohttp.ClientSession() as ctl:
         poller = Poller(config, store, session, clock, owner="bench")
         t, cpu = time.perf_counter(), time.process_time()
         cold = await poller.poll_all()
-        cold_s = time.perf_counter() - t
-        cold_cpu = time.process_time() - cpu
+        colds.append((time.perf_counter() - t, time.process_time() - cpu, []))
         assert all(o.status == "ok" for o in cold), [o.error for o in cold if o.error][:3]
         warm: list[float] = []
         warm_cpu: list[float] = []
@@ -151,22 +175,25 @@ async def ours(base: str, count: int, rounds: int, tmp: Path) -> dict[str, Any]:
             new = sum(len(o.new) for o in outcomes)
             assert changed == bumped and new == bumped, (changed, new, bumped)
     parsers = {o.parser for o in cold}
+    cold_s = statistics.median(c[0] for c in colds)
     return {
         "cold_s": cold_s,
         "cold_feeds_per_s": count / cold_s,
+        "cold_rounds_s": [round(c[0], 3) for c in colds],
         "warm_feeds_per_s": count / statistics.median(warm) if warm else 0.0,
         "warm_rounds_s": [round(w, 3) for w in warm],
         # CPU seconds of this process (all threads): steadier than wall time on a busy host
-        "cold_cpu_ms_per_feed": 1000 * cold_cpu / count,
+        "cold_cpu_ms_per_feed": 1000 * statistics.median(c[1] for c in colds) / count,
         "warm_cpu_ms_per_feed": 1000 * statistics.median(warm_cpu) / count if warm_cpu else 0.0,
         "parsers": sorted(parsers),
     }
 
 
-def reader_cold(base: str, count: int, tmp: Path, workers: int) -> tuple[float, float]:
+def reader_cold(base: str, count: int, db: Path, workers: int) -> tuple[float, float]:
+    """One cold round of `reader` into a new database: (feeds/s, CPU ms per feed)."""
     from reader import make_reader
 
-    reader = make_reader(str(tmp / "reader.sqlite"))
+    reader = make_reader(str(db))
     for i in range(count):
         reader.add_feed(f"{base}/feed/{i}.xml")
     t, cpu = time.perf_counter(), time.process_time()
@@ -183,7 +210,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="finish in under a minute")
     parser.add_argument("--feeds", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="warm rounds")
+    parser.add_argument("--cold-rounds", type=int, default=3, help="cold rounds (median)")
+    parser.add_argument("--reader-rounds", type=int, default=3, help="reader rounds (median)")
     parser.add_argument("--reader-feeds", type=int, default=None)
     parser.add_argument("--reader-workers", type=int, default=4)
     args = parser.parse_args()
@@ -197,11 +226,18 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         with tempfile.TemporaryDirectory() as d:
             tmp = Path(d)
-            result = asyncio.run(ours(base, args.feeds, args.rounds, tmp))
+            result = asyncio.run(ours(base, args.feeds, args.cold_rounds, args.rounds, tmp))
             cold, warm = result["cold_feeds_per_s"], result["warm_feeds_per_s"]
-            print(f"ours: cold {cold:.0f} feeds/s, warm {warm:.0f} feeds/s")
-            reader_fps, reader_cpu = reader_cold(base, reader_feeds, tmp, args.reader_workers)
-            print(f"reader: cold {reader_fps:.1f} feeds/s over {reader_feeds} feeds")
+            print(f"ours: cold {cold:.0f} feeds/s (rounds {result['cold_rounds_s']} s), "
+                  f"warm {warm:.0f} feeds/s")  # fmt: skip
+            runs = [
+                reader_cold(base, reader_feeds, tmp / f"reader{k}.sqlite", args.reader_workers)
+                for k in range(args.reader_rounds)
+            ]
+            reader_fps = statistics.median(r[0] for r in runs)
+            reader_cpu = statistics.median(r[1] for r in runs)
+            print(f"reader: cold {reader_fps:.1f} feeds/s over {reader_feeds} feeds "
+                  f"(rounds {[round(r[0], 1) for r in runs]})")  # fmt: skip
     finally:
         proc.terminate()
         proc.join(5)
@@ -213,6 +249,8 @@ def main() -> int:
         "warm_feeds_per_s": round(result["warm_feeds_per_s"], 1),
         "reader_cold_feeds_per_s": round(reader_fps, 1),
         "reader_feeds": reader_feeds,
+        "cold_rounds": args.cold_rounds,
+        "reader_rounds": args.reader_rounds,
         "ratio_vs_reader": round(result["cold_feeds_per_s"] / reader_fps, 1),
         "cold_cpu_ms_per_feed": round(result["cold_cpu_ms_per_feed"], 2),
         "reader_cold_cpu_ms_per_feed": round(reader_cpu, 2),

@@ -44,6 +44,12 @@ T0 = datetime(2025, 1, 30, 9, 0, tzinfo=UTC)
         ("line<br>break</p><p>para", "line break para"),
         ("a < b and c > d", "a < b and c > d"),
         ("<!-- note -->kept", "kept"),
+        # every Unicode space becomes one space, whatever else the text holds
+        ("엔비디아\u3000급락\u2028HBM\x85수요", "엔비디아 급락 HBM 수요"),
+        ("a\u2009b\u202fc\u205fd\x1fe", "a b c d e"),
+        # unprintable characters that are not spaces are left alone, single spaces kept
+        ("a\x07 b \ue000c ", "a\x07 b \ue000c"),
+        ("  padded  text  ", "padded text"),
         ("", ""),
         (None, ""),
     ],

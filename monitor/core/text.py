@@ -76,7 +76,10 @@ def normalize_text(raw: str | None) -> str:
             or "\u2060" in text
         ):
             text = _INVISIBLE.sub("", text)
-    if "  " in text or _ODD_SPACE.search(text):
+    # Every whitespace character but the space is unprintable, so printable text needs
+    # no split-and-join unless it has a double space; isprintable() is the cheaper test
+    # (and a false alarm costs only the join, which leaves such text as it is).
+    if "  " in text or (not text.isprintable() and _ODD_SPACE.search(text)):
         # str.split() splits on every Unicode space, \xa0 and ideographic space included.
         return " ".join(text.split())
     return text.strip()

@@ -40,6 +40,7 @@ import feedparser
 
 from monitor.core.dates import parse_date
 from monitor.core.errors import FeedParseError
+from monitor.core.frozen import maker
 from monitor.core.identity import content_hash, item_identity
 from monitor.core.models import Article, Lang
 from monitor.core.text import normalize_text, strip_source_suffix, urgency_flags
@@ -266,6 +267,9 @@ _RSS_FIELDS = {
 }
 
 
+_new_raw_item = maker(RawItem)  # positional: guid, link, title, summary, body, published, ...
+
+
 def _rss_items(channel: ET.Element, ctx: FeedContext) -> list[RawItem]:
     items: list[RawItem] = []
     for it in channel.iter("item"):
@@ -282,14 +286,15 @@ def _rss_items(channel: ET.Element, ctx: FeedContext) -> list[RawItem]:
                 raise _Unsure("permalink guid standing in for a link")
             fields["link"] = ""
         items.append(
-            RawItem(
-                guid=fields.get("guid", ""),
-                link=_check_link(fields["link"]),
-                title=fields.get("title", ""),
-                summary=fields.get("summary", ""),
-                body=fields.get("body", ""),
-                published=_check_date(fields.get("published") or fields.get("dc_date", ""), ctx),
-                source=fields.get("source", ""),
+            _new_raw_item(
+                fields.get("guid", ""),
+                _check_link(fields["link"]),
+                fields.get("title", ""),
+                fields.get("summary", ""),
+                fields.get("body", ""),
+                _check_date(fields.get("published") or fields.get("dc_date", ""), ctx),
+                None,
+                fields.get("source", ""),
             )
         )
     return items
@@ -423,6 +428,9 @@ def _safe_link(link: str, base: str) -> str:
     return link if link.startswith(("http://", "https://")) else ""
 
 
+_new_article = maker(Article)  # the fields in order, as declared in monitor.core.models
+
+
 def build_article(r: RawItem, feed_title: str, ctx: FeedContext) -> Article | None:
     """One Article from one raw item (None if it has no title and no text)."""
     item_source = normalize_text(r.source)
@@ -441,18 +449,18 @@ def build_article(r: RawItem, feed_title: str, ctx: FeedContext) -> Article | No
         return None
     link = _safe_link(r.link, ctx.url)
     published = parse_date(r.published, ctx.tz) if r.published else None
-    return Article(
-        feed=ctx.name,
-        item_id=item_identity(r.guid, link, title, summary),
-        title=title,
-        link=link,
-        summary=summary,
-        body=body,
-        lang=ctx.lang,
-        published=published or r.published_utc,
-        source=item_source or ctx.source or feed_title,
-        urgency=urgency_flags(title),
-        content_hash=content_hash(title, summary, body, link),
+    return _new_article(
+        ctx.name,  # feed
+        item_identity(r.guid, link, title, summary),
+        title,
+        link,
+        summary,
+        body,
+        ctx.lang,
+        published or r.published_utc,
+        item_source or ctx.source or feed_title,  # source
+        urgency_flags(title),
+        content_hash(title, summary, body, link),
     )
 
 
@@ -498,6 +506,7 @@ class LastBuilt:
 
 
 LAST_BUILT = LastBuilt()
+_UNBUILT: Any = object()
 
 
 def build_articles(feed_title: str, raw: list[RawItem], ctx: FeedContext) -> tuple[Article, ...]:
@@ -508,7 +517,10 @@ def build_articles(feed_title: str, raw: list[RawItem], ctx: FeedContext) -> tup
     seen: set[str] = set()
     out: list[Article] = []
     for r in raw:
-        article = before[r] if r in before else build_article(r, feed_title, ctx)
+        # One lookup (a raw item hashes all of its fields), none for a feed new to us.
+        article = before.get(r, _UNBUILT) if before else _UNBUILT
+        if article is _UNBUILT:
+            article = build_article(r, feed_title, ctx)
         built[r] = article
         if article is None or article.item_id in seen:
             continue
