@@ -1,7 +1,7 @@
 # semis-monitor: the daemon in a slim image, running as a non-root user.
 
-# Build stage: a C compiler turns the matcher's hot loop into an extension module
-# (setup.py); the runtime image gets only the wheel.
+# Build stage: a C compiler turns the engine's hot loops (the matcher, the stance kernel)
+# into extension modules (setup.py); the runtime image gets only the wheel.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update \
@@ -25,7 +25,7 @@ WORKDIR /app
 COPY --from=build /wheels /wheels
 RUN pip install /wheels/*.whl \
  && rm -rf /wheels \
- && python -c "import monitor.core.matcher as m; assert not m.__file__.endswith('.py'), 'matcher not compiled'" \
+ && python -c "import monitor.core.matcher as m, monitor.core._stance_native; assert not m.__file__.endswith('.py'), 'matcher not compiled'" \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \
  && mkdir -p /data /config \
  && chown monitor:monitor /data

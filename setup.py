@@ -1,10 +1,13 @@
-"""Build hook: compile the matcher's hot loop with Cython where a C compiler is at hand.
+"""Build hook: compile the engine's hot loops with Cython where a C compiler is at hand.
 
-The compiled module is built from the same `monitor/core/matcher.py` source; when the
-build fails (no compiler, no Python headers, a Cython error) the package installs and
-runs as pure Python. Set SEMIS_MONITOR_PURE=1 at install time to skip the compilation
-on purpose. Either way, an extension left in the source tree by an earlier editable
-install is removed first, so that Python never imports a stale one.
+The matcher is compiled from the same `monitor/core/matcher.py` source; the stance
+analysis has a typed kernel, `monitor/core/_stance_native.pyx`, that
+`monitor/core/stance.py` uses when it is built and replaces with its own Python
+otherwise. When a build fails (no compiler, no Python headers, a Cython error) the
+package installs and runs that module as pure Python. Set SEMIS_MONITOR_PURE=1 at
+install time to skip the compilation on purpose. Either way, an extension left in the
+source tree by an earlier editable install is removed first, so that Python never
+imports a stale one.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from typing import Any
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-COMPILED = ["monitor/core/matcher.py"]
+COMPILED = [
+    "monitor/core/matcher.py",
+    "monitor/core/stance.py",
+    "monitor/core/_stance_native.pyx",
+]
 HERE = Path(__file__).resolve().parent
 
 
-def _remove_stale(generated_c: bool = True) -> None:
-    for source in COMPILED:
+def _remove_stale(generated_c: bool = True, sources: list[str] | None = None) -> None:
+    for source in COMPILED if sources is None else sources:
         path = HERE / source
         for old in path.parent.glob(path.stem + ".*.so"):
             old.unlink()
@@ -44,21 +51,28 @@ def extensions() -> list[Any]:
         return []
     try:
         from Cython.Build import cythonize
-
-        exts = cythonize(
-            COMPILED,
-            language_level=3,
-            # Annotations are documentation here, as in CPython: the compiled module
-            # must accept exactly what the source accepts.
-            compiler_directives={"binding": False, "annotation_typing": False},
-            quiet=True,
-        )
-    except Exception as e:  # no Cython, or it cannot translate the source: pure Python
-        print(f"warning: matcher not compiled ({type(e).__name__}: {e})", file=sys.stderr)
+    except ImportError as e:  # no Cython: pure Python
+        print(f"warning: nothing compiled ({e})", file=sys.stderr)
         _remove_stale()
         return []
+    exts: list[Any] = []
+    for source in COMPILED:
+        try:
+            exts += cythonize(
+                [source],
+                language_level=3,
+                # Annotations are documentation here, as in CPython: a compiled module
+                # must accept exactly what its source accepts.
+                compiler_directives={"binding": False, "annotation_typing": False},
+                quiet=True,
+            )
+        except Exception as e:  # Cython cannot translate the source: pure Python
+            print(f"warning: {source} not compiled ({type(e).__name__}: {e})", file=sys.stderr)
+            _remove_stale(sources=[source])
     for ext in exts:
         ext.optional = True  # a failed C compile leaves the pure-Python module in place
+        # Scores must not depend on the build: no fused multiply-add contraction.
+        ext.extra_compile_args = [*getattr(ext, "extra_compile_args", []), "-ffp-contract=off"]
     return list(exts)
 
 

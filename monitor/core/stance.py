@@ -27,6 +27,11 @@ How a stance is reached:
 6. Debate markers (`"A" vs "B"` headlines, `analysts split`, `엇갈`) and headline
    questions are evidence for `mixed`; with both sides present they decide it. A
    report of the target's own share-price move decides the direction otherwise.
+
+Where setup.py could compile it, the typed kernel `_stance_native.pyx` does the scan,
+the clause cuts and records (steps 1-4) and the weighing of step 5 on flat integer
+arrays; the Python below (`_python_records`, `_tally`) is the reference it must match
+exactly (tests/test_compiled_stance.py) and runs wherever the kernel is not built.
 """
 
 from __future__ import annotations
@@ -55,6 +60,11 @@ from monitor.core.lexicon import (
 )
 from monitor.core.models import Article, Hit, Stance, StanceLabel
 from monitor.core.sentences import Span, split_headline, split_sentences
+
+try:  # the typed kernel of the clause analysis, where setup.py could compile it
+    from monitor.core import _stance_native as _native
+except ImportError:  # pragma: no cover - the Python below does the same
+    _native = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +114,27 @@ class Lexicon:
     weights: Weights = field(default_factory=Weights)
     roles: EntityRoles = field(default_factory=EntityRoles)
     index: _RoleIndex = field(init=False, compare=False, repr=False)
+    # id(CompiledLanguage) -> its typed form for the native kernel (if it is built)
+    plans: Mapping[int, Any] = field(init=False, compare=False, repr=False)
+    weighing: Any = field(init=False, compare=False, repr=False)  # the kernel's, for _judge
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "index", _RoleIndex.of(self.roles))
+        index = _RoleIndex.of(self.roles)
+        object.__setattr__(self, "index", index)
+        plans = {}
+        weighing = None
+        if _native is not None:
+            for lang in self.languages.values():
+                plans[id(lang)] = _native.Plan(lang, self.weights, _Record, _COMPANY, _DRIVER)
+            weighing = _native.Weighing(
+                index,
+                self.weights,
+                Cue,
+                (_TARGET, _DRIVER, _COMPANY),
+                (TARGET_GROUP, DRIVER_GROUP, COMPANY_GROUP),
+            )
+        object.__setattr__(self, "plans", plans)
+        object.__setattr__(self, "weighing", weighing)
 
 
 def compile_lexicon(docs: Mapping[str, Mapping[str, Any]]) -> Lexicon:
@@ -361,7 +389,8 @@ class _Record(NamedTuple):
 class _Analysis:
     """The target-independent analysis of one article (shared by its targets)."""
 
-    scanned: _Scanned
+    title_sentences: Sequence[Span]
+    body_sentences: Sequence[Span]
     records: tuple[_Record, ...]
     debate: float
     debate_in_title: bool
@@ -767,20 +796,21 @@ def _debate(scanned: _Scanned, w: Weights, title: set[int]) -> float:
     return score
 
 
-def _analyse(
+_Found = tuple[Sequence[Span], Sequence[Span], list[_Record], float, bool]
+
+
+def _python_records(
     article: Article,
     lang: CompiledLanguage,
     lexicon: Lexicon,
-    hits: Sequence[Hit],
-    known: frozenset[str],
+    mentions: dict[str, _Mentions],
     sentences: Sequence[Span] | None,
-) -> _Analysis:
-    """Everything that does not depend on the target; `known` are the entities whose
-    mentions count (the lexicon's roles plus the target)."""
+) -> _Found:
+    """The headline's and the body's sentences, the records of their cues, the debate
+    evidence and whether the headline sets out a debate."""
     scanned = _scan_article(article, lang, sentences)
     w = lexicon.weights
     mk = lang.marker_ids
-    mentions = _mentions(article, hits, known)
     title_groups = {g for tok in scanned.title.tokens for g in tok.groups}
     modifier = 1.0
     for marker, weight in (("explainer", w.explainer), ("supplier", w.supplier)):
@@ -803,20 +833,103 @@ def _analyse(
             lang, w, part, t, found, modifier, roles, merged, starts, attributed, supplied
         )
         _text_records(ctx, records)
-    body = scanned.body
-    first_end = body.sentences[0].end if body.sentences else 0
+    debate_in_title = bool(scanned.title.questions) or any(
+        mk[g] in title_groups for g in ("versus", "debate")
+    )
+    return (
+        scanned.title.sentences,
+        scanned.body.sentences,
+        records,
+        _debate(scanned, w, title_groups),
+        debate_in_title,
+    )
+
+
+def _native_records(
+    plan: Any,
+    article: Article,
+    lang: CompiledLanguage,
+    lexicon: Lexicon,
+    mentions: dict[str, _Mentions],
+    sentences: Sequence[Span] | None,
+) -> _Found:
+    """`_python_records` with the scan and the clause analysis in the native kernel."""
+    native = _native
+    title = article.title
+    title_spans = [Span(0, len(title), title)] if title else []
+    parts = split_headline(title)
+    questions = tuple(p for p in parts if _asks(p.text, lang.question_endings))
+    text = article.text
+    if sentences is None:
+        sentences = split_sentences(text)
+    tf = native.scan(plan, title, [0] if title else [], [p.start for p in parts])
+    bf = native.scan(plan, text, [s.start for s in sentences], ())
+    w = lexicon.weights
+    flags = tf.flags
+    modifier = 1.0
+    if flags & native.EXPLAINER:
+        modifier *= w.explainer
+    if flags & native.SUPPLIER:
+        modifier *= w.supplier
+    records: list[_Record] = []
+    roles = lexicon.index.base
+    native.records(
+        plan, tf, "title", mentions["title"], title_spans, questions, modifier, roles, records
+    )
+    native.records(plan, bf, "body", mentions["body"], sentences, (), modifier, roles, records)
+    # the debate evidence, as `_debate` weighs it
+    debate = 0.0
+    if flags & native.VERSUS:
+        debate += w.versus_headline
+    if flags & native.DEBATE:
+        debate += w.debate_headline
+    if questions:
+        debate += w.question_headline
+        asked = tf.flags_within(questions) if tf.has_specials else 0
+        if asked & native.ALTERNATIVE:
+            debate += w.versus_headline
+        elif asked & native.DOUBT:
+            debate += w.debate_headline
+    debate += min(bf.debate_sentences(), 2) * w.debate_body
+    if (flags | bf.special_flags) & native.COUNTER:
+        debate += w.counter
+    debate_in_title = bool(questions) or bool(flags & (native.VERSUS | native.DEBATE))
+    return title_spans, sentences, records, debate, debate_in_title
+
+
+def _analyse(
+    article: Article,
+    lang: CompiledLanguage,
+    lexicon: Lexicon,
+    hits: Sequence[Hit],
+    known: frozenset[str],
+    sentences: Sequence[Span] | None,
+) -> _Analysis:
+    """Everything that does not depend on the target; `known` are the entities whose
+    mentions count (the lexicon's roles plus the target)."""
+    mentions = _mentions(article, hits, known)
+    plan = lexicon.plans.get(id(lang)) if _native is not None else None
+    if plan is not None:
+        found = _native_records(plan, article, lang, lexicon, mentions, sentences)
+    else:
+        found = _python_records(article, lang, lexicon, mentions, sentences)
+    title_sentences, body_sentences, records, debate, debate_in_title = found
+    first_end = body_sentences[0].end if body_sentences else 0
     title_entities = frozenset(m.entity for m in mentions["title"].items)
     first_sentence: dict[str, str] = {}
-    if scanned.title.sentences:
-        first_sentence.update(dict.fromkeys(title_entities, scanned.title.sentences[0].text))
-    for m in mentions["body"].items:
-        first_sentence.setdefault(m.entity, body.sentences[_sentence_index(body, m.start)].text)
+    if title_sentences:
+        first_sentence.update(dict.fromkeys(title_entities, title_sentences[0].text))
+    if mentions["body"].items:
+        starts = [s.start for s in body_sentences]
+        for m in mentions["body"].items:
+            index = max(0, bisect_right(starts, m.start) - 1)
+            first_sentence.setdefault(m.entity, body_sentences[index].text)
     return _Analysis(
-        scanned=scanned,
+        title_sentences=title_sentences,
+        body_sentences=body_sentences,
         records=tuple(records),
-        debate=_debate(scanned, w, title_groups),
-        debate_in_title=bool(scanned.title.questions)
-        or any(mk[g] in title_groups for g in ("versus", "debate")),
+        debate=debate,
+        debate_in_title=debate_in_title,
         title_entities=title_entities,
         lead_entities=title_entities
         | frozenset(m.entity for m in mentions["body"].between(0, first_end)),
@@ -920,16 +1033,15 @@ def _label(
 def _evidence(
     label: StanceLabel,
     per: dict[tuple[str, int], float],
-    scanned: _Scanned,
-    debate_in_title: bool,
+    analysis: _Analysis,
     fallback: str,
 ) -> tuple[str, ...]:
     """One to three sentences behind `label`; `per` sums the cues of each (field,
     sentence) in the order they were first seen."""
 
     def text(key: tuple[str, int]) -> str:
-        t = scanned.title if key[0] == "title" else scanned.body
-        return t.sentences[key[1]].text
+        sentences = analysis.title_sentences if key[0] == "title" else analysis.body_sentences
+        return sentences[key[1]].text
 
     chosen: list[str] = []
 
@@ -938,8 +1050,8 @@ def _evidence(
             chosen.append(s)
 
     if label is StanceLabel.MIXED:
-        if debate_in_title and scanned.title.sentences:
-            add(scanned.title.sentences[0].text)
+        if analysis.debate_in_title and analysis.title_sentences:
+            add(analysis.title_sentences[0].text)
         best_pos = max(per.items(), key=lambda kv: kv[1], default=None)
         best_neg = min(per.items(), key=lambda kv: kv[1], default=None)
         if best_pos is not None and best_pos[1] > 0:
@@ -959,21 +1071,19 @@ def _evidence(
     return tuple(chosen)
 
 
-_new_stance = maker(Stance)
+_Totals = tuple[float, float, float, float, float, dict[tuple[str, int], float]]
 
 
-def _judge(
+def _tally(
     analysis: _Analysis,
-    target: str,
-    lexicon: Lexicon,
-    thresholds: StanceThresholds,
-    cues: list[Cue] | None = None,
-) -> Stance:
-    """The target-dependent step: whose news each cue is, then the label. The weighed
-    cues are appended to `cues` when it is given."""
-    w, index = lexicon.weights, lexicon.index
-    own = index.own(target)
-    leads = not own.isdisjoint(analysis.lead_entities)
+    own: frozenset[str],
+    index: _RoleIndex,
+    w: Weights,
+    leads: bool,
+    cues: list[Cue] | None,
+) -> _Totals:
+    """The evidence totals for the target whose own entities are `own`: pos, neg, price,
+    context_pos, context_neg and the sum per (field, sentence) in first-seen order."""
     pos = neg = price = context_pos = context_neg = 0.0
     per: dict[tuple[str, int], float] = {}
     for r in analysis.records:
@@ -994,6 +1104,32 @@ def _judge(
         per[key] = per.get(key, 0.0) + value
         if cues is not None:
             cues.append(Cue(r.cue_id, r.field, r.sentence, value, r.negated, r.refuted))
+    return pos, neg, price, context_pos, context_neg, per
+
+
+_new_stance = maker(Stance)
+
+
+def _judge(
+    analysis: _Analysis,
+    target: str,
+    lexicon: Lexicon,
+    thresholds: StanceThresholds,
+    cues: list[Cue] | None = None,
+) -> Stance:
+    """The target-dependent step: whose news each cue is, then the label. The weighed
+    cues are appended to `cues` when it is given."""
+    w, index = lexicon.weights, lexicon.index
+    own = index.own(target)
+    leads = not own.isdisjoint(analysis.lead_entities)
+    if _native is not None and lexicon.weighing is not None:
+        pos, neg, price, context_pos, context_neg, per = _native.tally(
+            lexicon.weighing, analysis.records, own, leads, cues
+        )
+    else:
+        pos, neg, price, context_pos, context_neg, per = _tally(
+            analysis, own, index, w, leads, cues
+        )
     tally = _Tally(pos, neg, price, context_pos, context_neg)
     label, score, confidence = _label(tally, analysis.debate, thresholds, w)
     first = analysis.first_sentence
@@ -1003,7 +1139,7 @@ def _judge(
         label,
         max(-1.0, min(1.0, score)),
         max(0.0, min(1.0, confidence)),
-        _evidence(label, per, analysis.scanned, analysis.debate_in_title, fallback),
+        _evidence(label, per, analysis, fallback),
     )
 
 

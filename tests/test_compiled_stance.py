@@ -1,0 +1,122 @@
+"""The compiled stance analysis (built by setup.py) against its Python source.
+
+Where a C compiler was at hand, `pip install` compiles `monitor/core/stance.py` and
+the typed kernel `monitor/core/_stance_native.pyx` that it calls for the scan, the
+clause analysis and the weighing of cues. Without them, stance.py runs its own Python
+for the same steps. These tests keep the two in step: the extensions must be built
+from the sources as they are now, and the compiled analysis must reach exactly the
+stances, scores and cues the pure-Python source reaches.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import monitor.core.stance as stance
+from monitor.commands.explain import article_from_dict
+from monitor.core.engine import RuleSet, analyze
+from monitor.core.models import Article
+from monitor.rulefiles import default_rules_dir, load_ruleset
+
+REPO = Path(__file__).resolve().parents[1]
+CORE = REPO / "monitor" / "core"
+CORPORA = [
+    REPO.parent / "shared" / "corpus" / "public.jsonl",
+    *sorted((REPO / "tests" / "data" / "corpus").glob("*.jsonl")),
+]
+NATIVE = stance._native is not None
+TARGETS = ("nvidia", "sk_hynix", "samsung_electronics", "tsmc", "hbm")
+
+
+def _pure() -> ModuleType:
+    """stance.py loaded from its source, with the native kernel switched off."""
+    spec = importlib.util.spec_from_file_location("monitor.core._stance_source", CORE / "stance.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    module._native = None
+    return module
+
+
+@pytest.mark.parametrize("source", ["stance.py", "_stance_native.pyx"])
+def test_compiled_stance_is_built_from_the_current_source(source: str) -> None:
+    built = sorted(CORE.glob(Path(source).stem + ".*.so"))
+    if not built:
+        pytest.skip(f"{source} runs as Python here")
+    assert (CORE / source).stat().st_mtime <= built[0].stat().st_mtime, (
+        f"monitor/core/{source} changed after its extension was built: "
+        "run `pip install -e .` (or `make install`) again"
+    )
+
+
+def test_the_kernel_is_used_where_it_is_built() -> None:
+    built = bool(sorted(CORE.glob("_stance_native.*.so")))
+    lexicon = load_ruleset(default_rules_dir()).lexicon
+    assert built == NATIVE
+    assert bool(lexicon.plans) == built
+    assert (lexicon.weighing is not None) == built
+
+
+def _articles() -> list[Article]:
+    """The labelled corpora, and articles mixed from their sentences so that cues,
+    negations, debate markers and entities meet in new combinations."""
+    out: list[Article] = []
+    by_lang: dict[str, list[str]] = {"ko": [], "en": []}
+    for path in CORPORA:
+        if not path.exists():
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            article = article_from_dict(json.loads(line), f"{path.stem}-{n}")
+            out.append(article)
+            pieces = [*article.text.split(". "), *article.text.split(", ")]
+            by_lang.setdefault(article.lang, []).extend(p for p in pieces if p)
+    rng = random.Random(11)
+    for i in range(300):
+        lang = "ko" if i % 2 else "en"
+        pool = by_lang[lang]
+        if not pool:
+            continue
+        parts = rng.choices(pool, k=rng.randint(1, 12))
+        seps = rng.choices([". ", ", ", " ", "? ", "; "], k=len(parts))
+        body = "".join(p + s for p, s in zip(parts, seps, strict=True)).strip()
+        title = rng.choice(pool)[: rng.randint(0, 80)] + rng.choice(["", "?", "…", " vs "])
+        out.append(article_from_dict({"title": title, "body": body, "lang": lang}, f"mixed-{i}"))
+    return out
+
+
+def _reports(module: Any, rs: RuleSet, lexicon: Any, article: Article) -> list[Any]:
+    hits = analyze(rs, article, with_stance=False).hits
+    out: list[Any] = []
+    for target in TARGETS:
+        report = module.assess_detailed(article, target, hits, lexicon, rs.thresholds)
+        out.append((report.stance, report.cues, report.debate))
+    found = module.assess_all(article, TARGETS, hits, lexicon, rs.thresholds)
+    out.append(sorted(found.items()))
+    return out
+
+
+@pytest.mark.skipif(not NATIVE, reason="the stance kernel is not built here")
+def test_compiled_stance_decides_what_the_source_decides() -> None:
+    pure = _pure()
+    rs = load_ruleset(default_rules_dir())
+    lexicon = rs.lexicon
+    pure_lexicon = pure.Lexicon(lexicon.languages, lexicon.weights, lexicon.roles)
+    assert not pure_lexicon.plans  # the source runs its own Python
+    with_cues = directions = 0
+    for article in _articles():
+        got = _reports(stance, rs, rs.lexicon, article)
+        want = _reports(pure, rs, pure_lexicon, article)
+        # Stance and Cue compare field by field; scores must be equal to the last bit.
+        assert repr(got) == repr(want), article.item_id
+        with_cues += any(cues for _, cues, _ in got[: len(TARGETS)])
+        directions += sum(s.label.value in ("bullish", "bearish", "mixed") for s, _, _ in got[:-1])
+    assert with_cues >= 200 and directions >= 200  # the articles do exercise the analysis
