@@ -99,11 +99,16 @@ class TimedDiscord(FakeDiscord):
         self.acked: dict[int, float] = {}
         self.digests = 0
 
+    async def _record(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        rec, early = await super()._record(request)
+        request["received"] = rec  # posts may overlap: each answer reads its own record
+        return rec, early
+
     async def _execute(self, request: web.Request) -> web.Response:
         resp = await super()._execute(request)
         if 200 <= resp.status < 300:
             done = time.monotonic()
-            body = json.dumps(self.received[-1].body, ensure_ascii=False)
+            body = json.dumps(request["received"].body, ensure_ascii=False)
             serials = {int(m) for m in SERIAL.findall(body)}
             if len(serials) > 1:
                 self.digests += 1

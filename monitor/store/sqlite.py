@@ -6,6 +6,12 @@ WAL with `synchronous=NORMAL` keeps every committed transaction through a
 process crash. Write transactions start with `BEGIN IMMEDIATE`, which takes the
 database's write lock up front: claims stay exclusive even if a second process
 opens the same file.
+
+SQLite copies the WAL back into the database inside whichever commit makes the log
+pass 1,000 pages, and that commit then takes several milliseconds longer (the copy
+and its fsync) while an alert may be waiting on it. Here no commit does: a second
+connection on a thread of its own runs a passive checkpoint every
+`checkpoint_s` seconds, which never blocks the writer.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ _OPEN_STATUSES: tuple[OutboxStatus, ...] = ("pending", "sending", "failed", "rej
 _FINISHED = ("sent", "failed", "rejected")
 # SQLite caps bound parameters per statement; stay well below it.
 _CHUNK = 500
+CHECKPOINT_S = 2.0  # how often the WAL is copied back into the database, off the write path
 
 
 def _chunks(values: Sequence[str], size: int = _CHUNK) -> list[Sequence[str]]:
@@ -71,13 +78,16 @@ class SqliteStore:
         clock: Clock,
         instance_id: str,
         busy_timeout_s: float = 10.0,
+        checkpoint_s: float = CHECKPOINT_S,
     ) -> None:
         self.path = str(path)
         self.instance_id = instance_id
         self._clock = clock
         self._busy_timeout_s = busy_timeout_s
+        self._checkpoint_s = checkpoint_s
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
         # Feeds known to have their lease row (rows are never deleted): each claim, four
         # times a second, inserts only the rows of feeds new to this process.
         self._lease_rows: set[str] = set()
@@ -100,9 +110,46 @@ class SqliteStore:
         except BaseException:
             await self.close()
             raise
+        if self.path != ":memory:":
+            self._checkpointer = asyncio.create_task(self._checkpoints(), name="sqlite-checkpoint")
         log.info("store_opened", backend="sqlite", path=self.path)
 
+    async def _checkpoints(self) -> None:
+        """Copy the WAL back into the database every `checkpoint_s` seconds, from a
+        connection and thread of its own. A passive checkpoint copies what no reader
+        still needs and waits for nobody; what it leaves, the next one takes."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checkpoint")
+        conn: list[sqlite3.Connection] = []
+
+        def checkpoint() -> None:
+            if not conn:
+                conn.append(
+                    sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                )
+            conn[0].execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(self._checkpoint_s)
+                try:
+                    await loop.run_in_executor(executor, checkpoint)
+                except sqlite3.Error as e:  # the next round tries again; commits carry on
+                    log.warning("store_checkpoint_failed", error=redact(str(e)))
+        finally:
+
+            def release() -> None:
+                for c in conn:
+                    c.close()
+
+            executor.submit(release)  # after a checkpoint still running, on its thread
+            executor.shutdown(wait=False)
+
     async def close(self) -> None:
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.cancel()
+            await asyncio.gather(checkpointer, return_exceptions=True)
         executor, self._executor = self._executor, None
         if executor is None:
             return
@@ -144,6 +191,8 @@ class SqliteStore:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
             self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
+            if self.path != ":memory:":
+                conn.execute("PRAGMA wal_autocheckpoint = 0")  # see `_checkpoints`
             conn.execute("PRAGMA foreign_keys = ON")
             self._migrate(conn)
         except BaseException:
