@@ -189,6 +189,45 @@ async def test_parse_bounded_isolates_big_bodies_in_a_process() -> None:
         await parse_bounded(body * 2000, {}, CTX, timeout=0.2, isolate_bytes=1000)
 
 
+async def test_small_feeds_do_not_wait_behind_busy_parse_threads() -> None:
+    """A story in a small feed is read at once even while both parse threads are busy
+    with slow bodies; a small feed the fast path declines (RSS 1.0) goes to them."""
+    import asyncio
+    import threading
+
+    from monitor.feeds import isolate
+
+    small = (DATA / "hankyung.xml").read_bytes()
+    rdf, rdf_headers, rdf_ctx, _ = load_case(DATA / "mk-rdf-loose.json")
+    assert len(small) <= isolate.INLINE_BYTES and len(rdf) <= isolate.INLINE_BYTES
+    release = threading.Event()
+    threads = isolate._parse_threads()
+    busy = [threads.submit(release.wait, 10) for _ in range(isolate.PARSE_THREADS)]
+    try:
+        started = time.monotonic()
+        parsed = await parse_bounded(small, {}, CTX, timeout=5)
+        assert parsed.parser == "fast" and parsed.articles
+        assert time.monotonic() - started < 1.0
+        declined = asyncio.ensure_future(parse_bounded(rdf, rdf_headers, rdf_ctx, timeout=5))
+        await asyncio.sleep(0.2)
+        assert not declined.done()  # it waits for a thread
+    finally:
+        release.set()
+        for f in busy:
+            f.result(5)
+    assert (await declined).parser == "feedparser"
+
+
+async def test_a_small_hostile_body_is_refused_on_the_quick_path_too() -> None:
+    body = (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><rss><channel>&a;</channel></rss>'
+    )
+    with pytest.raises(FeedParseError, match="entities"):
+        await parse_bounded(body, {}, CTX, timeout=5)
+    with pytest.raises(FeedParseError, match="empty"):
+        await parse_bounded(b"  ", {}, CTX, timeout=5)
+
+
 def test_each_golden_feed_takes_the_expected_path() -> None:
     paths = {p.stem: parse_feed(*load_case(p)[:3]).parser for p in GOLDEN}
     assert paths.pop("mk-rdf-loose") == "feedparser"  # RSS 1.0 is feedparser's
