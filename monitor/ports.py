@@ -156,6 +156,20 @@ class Store(Protocol):
         and enqueue `alerts` (skipping a destination + dedupe_key already queued).
         Returns the ids of the outbox rows created."""
 
+    async def commit_poll_claimed(
+        self,
+        state: FeedState,
+        items: Sequence[SeenItem],
+        stories: Sequence[StoryRecord],
+        alerts: Sequence[NewOutboxEntry],
+        owner: str,
+        lease_s: float,
+    ) -> list[OutboxEntry]:
+        """`commit_poll`, with the outbox rows it creates already claimed by `owner`
+        (`sending`, leased until now + lease_s, one attempt), as `claim_outbox` would
+        leave them: the caller delivers them without a claim of its own. Returns those
+        rows in the order of `alerts`."""
+
     async def enqueue(self, alerts: Sequence[NewOutboxEntry]) -> list[int]:
         """Enqueue alerts that belong to no feed poll (price moves, follow-ups), skipping a
         destination + dedupe_key already queued. Returns the ids of the rows created."""

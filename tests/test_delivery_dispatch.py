@@ -401,3 +401,80 @@ async def test_a_row_committed_during_an_empty_claim_goes_out_without_the_idle_p
     assert fake.posts(), "the row waited for the idle pause"
     [post] = fake.posts()
     assert post.at - racing.committed_at < 1.0
+
+
+class CountingClaims:
+    """The real store, counting the dispatcher's claims that returned rows."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.claimed = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    async def claim_outbox(self, *args, **kwargs):
+        rows = await self._store.claim_outbox(*args, **kwargs)
+        self.claimed += len(rows)
+        return rows
+
+
+async def test_rows_handed_over_by_the_poll_go_out_without_a_claim(store, session):
+    """A poll commits its alerts as this instance's claim and hands them over: they are
+    sent at once, and nothing else is claimed on their way out."""
+    counting = CountingClaims(store)
+    async with FakeDiscord() as fake:
+        d = Dispatcher(
+            counting,  # type: ignore[arg-type]
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=DispatchSettings(idle_s=30.0),
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(d.run(stop))
+        await asyncio.sleep(0.1)  # the first claim found nothing; now idle for 30 s
+        alerts = [news_alert(1), news_alert(2)]
+        handed = await store.commit_poll_claimed(
+            FeedState(name="yonhap-economy"),
+            [],
+            [],
+            [NewOutboxEntry("desk", a, a.key) for a in alerts],
+            "test",
+            60,
+        )
+        d.take(handed)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 3
+        while len(fake.delivered()) < 2 and loop.time() < end:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+    assert titles_in(fake.delivered()) == Counter(a.title for a in alerts)
+    assert counting.claimed == 0  # no claim ever returned them: they were ours already
+    assert [r.status for r in await store.list_outbox(("sent",))] == ["sent", "sent"]
+    assert await store.outbox_depth() == 0
+
+
+async def test_rows_handed_over_but_unsent_at_a_stop_are_handed_back(store, session):
+    async with FakeDiscord() as fake:
+        d = Dispatcher(
+            store,
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=FAST,
+        )
+        handed = await store.commit_poll_claimed(
+            FeedState(name="yonhap-economy"),
+            [],
+            [],
+            [NewOutboxEntry("desk", news_alert(3), "k3")],
+            "test",
+            600,
+        )
+        d.take(handed)
+        await d.release()  # a stop before the pass that would have sent it
+    [row] = await store.list_outbox()
+    assert (row.status, row.dedupe_key) == ("pending", "k3")
+    assert fake.delivered() == []

@@ -471,18 +471,19 @@ def _leases_held(db: Path, owner: str) -> int:
     return int(row[0])
 
 
-async def test_each_feed_that_commits_alerts_signals_at_once(
+async def test_each_feed_that_commits_alerts_hands_them_over_at_once(
     server: FeedServer, tmp_path: Path, clock: FakeClock
 ) -> None:
-    """The daemon's dispatcher is woken as soon as a feed's alerts are in the store,
-    not after the slowest feed of the round."""
+    """The daemon's dispatcher gets a feed's alerts as soon as they are in the store,
+    not after the slowest feed of the round, and already claimed for it: another
+    instance cannot take them, and it needs no claim of its own before sending."""
     from monitor.core.models import Alert
     from monitor.feeds.http import make_session
 
     routes = [server.add(p, rss(1, prefix=p[1])) for p in ("/a.xml", "/b.xml", "/c.xml")]
     config = make_config(server, ["/a.xml", "/b.xml", "/c.xml"], tmp_path)
     store = open_store(config.store.url, clock=clock, instance_id="t")
-    outbox_at_signal: list[int] = []
+    handed: list[list[tuple[str, str, int]]] = []
 
     async def on_new(
         feed: FeedConfig, articles: list[Article]
@@ -491,17 +492,18 @@ async def test_each_feed_that_commits_alerts_signals_at_once(
         # only feed a has a matching story; b has news that alerts nobody
         return [], [NewOutboxEntry("console", alert, feed.name)] if feed.name == "a-xml" else []
 
-    async def signalled() -> None:
-        outbox_at_signal.append(len(await store.list_outbox()))
-
     async with store, make_session(config.fetch) as session:
         poller = Poller(
             config, store, session, clock, on_new=on_new, owner="t",
-            on_committed=lambda: outbox_at_signal.append(-1),
+            on_committed=lambda rows: handed.append(
+                [(e.dedupe_key, e.status, e.attempts) for e in rows]
+            ),
         )  # fmt: skip
         await poller.poll_all()  # first fetch: silent
         routes[0].body = rss(2, prefix="a")
         routes[1].body = rss(2, prefix="b")
         await poller.poll_all()
-        await signalled()
-    assert outbox_at_signal == [-1, 1]  # one signal, for the one feed that queued alerts
+        [row] = await store.list_outbox()
+        assert await store.claim_outbox("other", clock.now(), 10, 60) == []
+    assert handed == [[("a-xml", "sending", 1)]]  # one hand-over, for the one feed with alerts
+    assert (row.dedupe_key, row.status) == ("a-xml", "sending")

@@ -288,6 +288,35 @@ async def test_claim_outbox_takes_oldest_due_rows_up_to_the_limit(store: AnyStor
     assert await store.claim_outbox("D", T0, 0, 60) == []
 
 
+async def test_a_poll_can_commit_its_alerts_already_claimed(store: AnyStore) -> None:
+    """The poller hands its alerts straight to its own dispatcher: the rows it commits
+    are that owner's claim, exactly as `claim_outbox` would have left them."""
+    await enqueue(store, 1)  # k0 is queued already: not created again, not handed out
+    handed = await store.commit_poll_claimed(
+        feed("g"), [seen("g", "1")], [], [entry("desk", "k1"), entry("desk", "k0")], "A", 60
+    )
+    assert [e.dedupe_key for e in handed] == ["k1"]
+    [e] = handed
+    assert (e.status, e.attempts, e.destination) == ("sending", 1, "desk")
+    assert e.alert == alert("k1")
+    listed = {r.id: r for r in await store.list_outbox(("sending",))}
+    assert listed[e.id] == e  # what a claim would have read back
+    assert await store.known_items("g", ["1"]) == {"1": "h1"}
+    # another owner gets only the row nobody holds; this one comes back when the lease ends
+    assert [r.dedupe_key for r in await store.claim_outbox("B", T0, 10, 60)] == ["k0"]
+    assert await store.claim_outbox("B", T0 + timedelta(seconds=59), 10, 60) == []
+    late = await store.claim_outbox("C", T0 + timedelta(seconds=61), 10, 60)
+    assert (e.id, 2) in {(r.id, r.attempts) for r in late}
+
+
+async def test_rows_committed_claimed_go_back_on_release(store: AnyStore) -> None:
+    [e] = await store.commit_poll_claimed(feed("g"), [], [], [entry("desk", "k1")], "A", 600)
+    assert await store.outbox_depth() == 1
+    assert await store.release_outbox("A", T0) == 1
+    [again] = await store.claim_outbox("B", T0, 10, 60)
+    assert (again.id, again.attempts) == (e.id, 2)
+
+
 async def test_mark_sent_finishes_a_row(store: AnyStore) -> None:
     [row_id] = await enqueue(store, 1)
     assert await store.outbox_depth() == 1

@@ -42,7 +42,7 @@ from monitor.core.models import Alert, Article
 from monitor.feeds.http import make_session
 from monitor.logs import get_logger
 from monitor.notifiers.registry import make_notifier
-from monitor.ports import NewOutboxEntry, Notifier, Store, StoryRecord
+from monitor.ports import NewOutboxEntry, Notifier, OutboxEntry, Store, StoryRecord
 from monitor.rulefiles import load_ruleset
 from monitor.store import open_store
 
@@ -384,10 +384,11 @@ class Daemon:
         task = asyncio.create_task(self._job(self._poll_round), name="poll-round")
         self._jobs.add(task)
 
-    def _wake_dispatcher(self) -> None:
-        """A feed's poll committed alerts: send them now, not after the whole round."""
+    def _wake_dispatcher(self, handed: list[OutboxEntry]) -> None:
+        """A feed's poll committed alerts, as this instance's claim: send them now, not
+        after the whole round."""
         if self._dispatcher is not None:
-            self._dispatcher.wake()
+            self._dispatcher.take(handed)
 
     async def _poll_round(self) -> None:
         assert self._poller is not None

@@ -148,6 +148,7 @@ class Dispatcher:
         # Only its ref and what edits changed are kept; the alert it showed is read back
         # from its outbox row when an edit comes (thousands are kept, for hours).
         self._messages: OrderedDict[tuple[str, str], _Posted] = OrderedDict()
+        self._handed: list[OutboxEntry] = []  # rows handed over by `take`, not yet sent
 
     # ------------------------------------------------------------------ public
 
@@ -155,6 +156,12 @@ class Dispatcher:
         """Cut the idle pause short: new rows were just enqueued."""
         self._wake.set()
         _resolve(self._waiter)
+
+    def take(self, entries: Sequence[OutboxEntry]) -> None:
+        """Deliver rows this owner already holds (committed as its claim) on the next
+        pass, before claiming anything, and start that pass now."""
+        self._handed.extend(entries)
+        self.wake()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until `stop` is set. Store errors are logged and retried; rows
@@ -207,14 +214,20 @@ class Dispatcher:
     async def dispatch_once(self) -> int:
         """One pass: claim due rows, deliver them per destination. Returns rows handled."""
         now = self._clock.now()
-        entries = await self._store.claim_outbox(
-            self._owner, now, self._cfg.batch, self._cfg.lease_s
-        )
+        held = 0.0  # seconds the rows have been leased to us already
+        if self._handed:  # already ours: no claim, no store round trip before the send
+            entries, self._handed = self._handed, []
+            # their lease began when they were committed, and they were created then
+            held = max(0.0, (now - min(e.created_at for e in entries)).total_seconds())
+        else:
+            entries = await self._store.claim_outbox(
+                self._owner, now, self._cfg.batch, self._cfg.lease_s
+            )
         if not entries:
             return 0
         # Past half the lease, another instance may soon claim these rows again: a send
         # not under way by then is handed back rather than risk a second copy.
-        self._claim_deadline = self._clock.monotonic() + self._cfg.lease_s / 2
+        self._claim_deadline = self._clock.monotonic() + self._cfg.lease_s / 2 - held
         # A broken mark may have been cleared by `monitor outbox --retry` since: read the
         # states again while one is cached, else only now and then (a store round trip
         # on every pass would sit between each new alert and its send).

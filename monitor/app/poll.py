@@ -42,7 +42,7 @@ from monitor.feeds.http import Fetcher, FetchResult, HttpStatusError
 from monitor.feeds.isolate import parse_bounded
 from monitor.feeds.parse import FeedContext, ParsedFeed
 from monitor.logs import get_logger
-from monitor.ports import FeedState, NewOutboxEntry, SeenItem, Store, StoryRecord
+from monitor.ports import FeedState, NewOutboxEntry, OutboxEntry, SeenItem, Store, StoryRecord
 
 log = get_logger(__name__)
 
@@ -81,11 +81,12 @@ class Poller:
         rng: random.Random | None = None,
         owner: str = "local",
         report_first: bool = False,
-        on_committed: Callable[[], None] | None = None,
+        on_committed: Callable[[list[OutboxEntry]], None] | None = None,
     ) -> None:
         self._config = config
-        # Called after a poll committed alerts, so they go out without waiting for
-        # the rest of the round.
+        # Given the outbox rows a poll committed, already claimed by `owner` (the
+        # daemon's dispatcher, which sends them at once: no claim of its own on the
+        # way, nor a wait for the rest of the round).
         self._on_committed = on_committed
         # `monitor poll --once` shows what a feed holds on its first fetch; the daemon
         # records a new feed's items silently (no flood of old stories) unless backfill.
@@ -317,9 +318,15 @@ class Poller:
             now, interval, parse_max_age(result.headers.get("cache-control")), self._limits
         )
         state.items_total += len(new)
-        await self._store.commit_poll(state, items, stories, alerts)
         if alerts and self._on_committed is not None:
-            self._on_committed()
+            lease = self._config.store.lease
+            handed = await self._store.commit_poll_claimed(
+                state, items, stories, alerts, self._owner, lease
+            )
+            if handed:
+                self._on_committed(handed)
+        else:
+            await self._store.commit_poll(state, items, stories, alerts)
         log.info(
             "feed_polled",
             feed=feed.name,

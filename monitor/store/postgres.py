@@ -327,7 +327,46 @@ class PostgresStore:
         stories: Sequence[StoryRecord],
         alerts: Sequence[NewOutboxEntry],
     ) -> list[int]:
-        created_at = require_aware(self._clock.now())
+        made = await self._commit_poll(state, items, stories, alerts, None)
+        return [i for _, i in made]
+
+    async def commit_poll_claimed(
+        self,
+        state: FeedState,
+        items: Sequence[SeenItem],
+        stories: Sequence[StoryRecord],
+        alerts: Sequence[NewOutboxEntry],
+        owner: str,
+        lease_s: float,
+    ) -> list[OutboxEntry]:
+        now = require_aware(self._clock.now())
+        made = await self._commit_poll(
+            state, items, stories, alerts, (owner, now + timedelta(seconds=lease_s)), now
+        )
+        return [
+            OutboxEntry(
+                id=i,
+                destination=a.destination,
+                alert=a.alert,
+                dedupe_key=a.dedupe_key,
+                status="sending",
+                attempts=1,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for a, i in made
+        ]
+
+    async def _commit_poll(
+        self,
+        state: FeedState,
+        items: Sequence[SeenItem],
+        stories: Sequence[StoryRecord],
+        alerts: Sequence[NewOutboxEntry],
+        lease: tuple[str, datetime] | None,
+        now: datetime | None = None,
+    ) -> list[tuple[NewOutboxEntry, int]]:
+        created_at = require_aware(now or self._clock.now())
         async with self._tx() as conn:
             await self._save_feed(conn, state)
             if items:
@@ -366,32 +405,44 @@ class PostgresStore:
                     dump_json(list(s.sources)),
                     dump_json(list(s.figures)),
                 )
-            return await self._insert_outbox(conn, alerts, created_at)
+            return await self._insert_outbox(conn, alerts, created_at, lease)
 
     async def enqueue(self, alerts: Sequence[NewOutboxEntry]) -> list[int]:
         created_at = require_aware(self._clock.now())
         async with self._tx() as conn:
-            return await self._insert_outbox(conn, alerts, created_at)
+            made = await self._insert_outbox(conn, alerts, created_at, None)
+        return [i for _, i in made]
 
     @staticmethod
     async def _insert_outbox(
-        conn: Any, entries: Sequence[NewOutboxEntry], created_at: datetime
-    ) -> list[int]:
-        ids: list[int] = []
+        conn: Any,
+        entries: Sequence[NewOutboxEntry],
+        created_at: datetime,
+        lease: tuple[str, datetime] | None,
+    ) -> list[tuple[NewOutboxEntry, int]]:
+        """The rows created (a destination + dedupe_key already queued is skipped);
+        with `lease` (owner, until), created as that owner's claim."""
+        made: list[tuple[NewOutboxEntry, int]] = []
+        owner, until = lease if lease is not None else (None, None)
         for a in entries:
             new_id = await conn.fetchval(
-                """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at)
-                   VALUES ($1, $2, $3::jsonb, 'pending', $4)
+                """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at,
+                                     lease_owner, lease_until, attempts)
+                   VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
                    ON CONFLICT (destination, dedupe_key) DO NOTHING
                    RETURNING id""",
                 a.destination,
                 a.dedupe_key,
                 alert_to_json(a.alert),
+                "pending" if lease is None else "sending",
                 created_at,
+                owner,
+                until,
+                0 if lease is None else 1,
             )
             if new_id is not None:
-                ids.append(int(new_id))
-        return ids
+                made.append((a, int(new_id)))
+        return made
 
     async def recent_stories(self, since: datetime) -> list[StoryRecord]:
         async with self._conn() as conn:

@@ -415,9 +415,49 @@ class SqliteStore:
         stories: Sequence[StoryRecord],
         alerts: Sequence[NewOutboxEntry],
     ) -> list[int]:
-        created_at = to_us(self._clock.now())
+        made = await self._commit_poll(state, items, stories, alerts, None)
+        return [i for _, i in made]
 
-        def body(conn: sqlite3.Connection) -> list[int]:
+    async def commit_poll_claimed(
+        self,
+        state: FeedState,
+        items: Sequence[SeenItem],
+        stories: Sequence[StoryRecord],
+        alerts: Sequence[NewOutboxEntry],
+        owner: str,
+        lease_s: float,
+    ) -> list[OutboxEntry]:
+        now = self._clock.now()
+        created_us, until_us = to_us(now), to_us(now + timedelta(seconds=lease_s))
+        assert created_us is not None and until_us is not None  # from datetimes
+        made = await self._commit_poll(state, items, stories, alerts, (owner, until_us), now)
+        created = from_us_required(created_us)  # as a claim would read it back
+        return [
+            OutboxEntry(
+                id=i,
+                destination=a.destination,
+                alert=a.alert,
+                dedupe_key=a.dedupe_key,
+                status="sending",
+                attempts=1,
+                created_at=created,
+                next_attempt_at=created,
+            )
+            for a, i in made
+        ]
+
+    async def _commit_poll(
+        self,
+        state: FeedState,
+        items: Sequence[SeenItem],
+        stories: Sequence[StoryRecord],
+        alerts: Sequence[NewOutboxEntry],
+        lease: tuple[str, int] | None,
+        now: datetime | None = None,
+    ) -> list[tuple[NewOutboxEntry, int]]:
+        created_at = to_us(now or self._clock.now())
+
+        def body(conn: sqlite3.Connection) -> list[tuple[NewOutboxEntry, int]]:
             self._save_feed(conn, state)
             conn.executemany(
                 """INSERT INTO seen_items
@@ -441,31 +481,46 @@ class SqliteStore:
             )
             for s in stories:
                 self._upsert_story(conn, s)
-            return self._insert_outbox(conn, alerts, created_at)
+            return self._insert_outbox(conn, alerts, created_at, lease)
 
         return await self._run(self._write, body)
 
     async def enqueue(self, alerts: Sequence[NewOutboxEntry]) -> list[int]:
         created_at = to_us(self._clock.now())
-        return await self._run(
-            self._write, lambda conn: self._insert_outbox(conn, alerts, created_at)
+        made = await self._run(
+            self._write, lambda conn: self._insert_outbox(conn, alerts, created_at, None)
         )
+        return [i for _, i in made]
 
     @staticmethod
     def _insert_outbox(
-        conn: sqlite3.Connection, entries: Sequence[NewOutboxEntry], created_at: int | None
-    ) -> list[int]:
-        ids: list[int] = []
+        conn: sqlite3.Connection,
+        entries: Sequence[NewOutboxEntry],
+        created_at: int | None,
+        lease: tuple[str, int] | None,
+    ) -> list[tuple[NewOutboxEntry, int]]:
+        """The rows created (a destination + dedupe_key already queued is skipped);
+        with `lease` (owner, until), created as that owner's claim."""
+        made: list[tuple[NewOutboxEntry, int]] = []
         for a in entries:
-            cur = conn.execute(
-                """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at)
-                   VALUES (?, ?, ?, 'pending', ?)
-                   ON CONFLICT (destination, dedupe_key) DO NOTHING""",
-                (a.destination, a.dedupe_key, alert_to_json(a.alert), created_at),
-            )
+            if lease is None:
+                cur = conn.execute(
+                    """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at)
+                       VALUES (?, ?, ?, 'pending', ?)
+                       ON CONFLICT (destination, dedupe_key) DO NOTHING""",
+                    (a.destination, a.dedupe_key, alert_to_json(a.alert), created_at),
+                )
+            else:
+                cur = conn.execute(
+                    """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at,
+                                         lease_owner, lease_until, attempts)
+                       VALUES (?, ?, ?, 'sending', ?, ?, ?, 1)
+                       ON CONFLICT (destination, dedupe_key) DO NOTHING""",
+                    (a.destination, a.dedupe_key, alert_to_json(a.alert), created_at, *lease),
+                )
             if cur.rowcount == 1 and cur.lastrowid is not None:
-                ids.append(cur.lastrowid)
-        return ids
+                made.append((a, cur.lastrowid))
+        return made
 
     @staticmethod
     def _upsert_story(conn: sqlite3.Connection, s: StoryRecord) -> None:
