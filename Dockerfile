@@ -25,7 +25,7 @@ WORKDIR /app
 COPY --from=build /wheels /wheels
 RUN pip install /wheels/*.whl \
  && rm -rf /wheels \
- && python -c "import monitor.core.matcher as m, monitor.core._stance_native; assert not m.__file__.endswith('.py'), 'matcher not compiled'" \
+ && python -c "from monitor.app.daemon import matcher_build as b; assert b() == 'compiled', b()" \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin monitor \
  && mkdir -p /data /config \
  && chown monitor:monitor /data

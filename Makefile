@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 .PHONY: run test lint install
 
 $(BIN)/monitor: pyproject.toml setup.py monitor/core/matcher.py monitor/core/stance.py \
-		monitor/core/_stance_native.pyx
+		monitor/core/engine.py monitor/core/firing.py monitor/core/_stance_native.pyx \
+		monitor/core/_sentences_native.pyx monitor/core/_slots_native.pyx
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -1,13 +1,16 @@
 """Build hook: compile the engine's hot loops with Cython where a C compiler is at hand.
 
-The matcher is compiled from the same `monitor/core/matcher.py` source; the stance
-analysis has a typed kernel, `monitor/core/_stance_native.pyx`, that
-`monitor/core/stance.py` uses when it is built and replaces with its own Python
-otherwise. When a build fails (no compiler, no Python headers, a Cython error) the
-package installs and runs that module as pure Python. Set SEMIS_MONITOR_PURE=1 at
-install time to skip the compilation on purpose. Either way, an extension left in the
-source tree by an earlier editable install is removed first, so that Python never
-imports a stale one.
+The matcher, the engine, rule evaluation and the stance analysis are compiled from
+their own sources (`monitor/core/matcher.py`, `engine.py`, `firing.py`, `stance.py`).
+Three typed kernels replace Python where they are built: `_stance_native.pyx`, used by
+stance.py for the scan, clause analysis and weighing, `_sentences_native.pyx`, used by
+sentences.py to split sentences, and `_slots_native.pyx`, used by slots.py to build
+frozen dataclass values; each module keeps its own Python as the reference and runs
+it otherwise. When a build fails (no compiler, no Python headers, a
+Cython error) the package installs and runs that module as pure Python. Set
+SEMIS_MONITOR_PURE=1 at install time to skip the compilation on purpose. Either way, an
+extension left in the source tree by an earlier editable install is removed first, so
+that Python never imports a stale one.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ from typing import Any
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-COMPILED = [
+COMPILED = [  # monitor/app/daemon.py's COMPILED_MODULES names the same modules
     "monitor/core/matcher.py",
+    "monitor/core/engine.py",
+    "monitor/core/firing.py",
     "monitor/core/stance.py",
     "monitor/core/_stance_native.pyx",
+    "monitor/core/_sentences_native.pyx",
+    "monitor/core/_slots_native.pyx",
 ]
 HERE = Path(__file__).resolve().parent
 
@@ -42,6 +49,8 @@ class BuildExt(build_ext):
 
     def run(self) -> None:
         _remove_stale(generated_c=False)  # the C file is this build's own, made just now
+        for ext in self.extensions:  # an earlier build's copy, which --inplace would restore
+            Path(self.build_lib, self.get_ext_filename(ext.name)).unlink(missing_ok=True)
         super().run()
 
 

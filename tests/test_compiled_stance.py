@@ -120,3 +120,61 @@ def test_compiled_stance_decides_what_the_source_decides() -> None:
         with_cues += any(cues for _, cues, _ in got[: len(TARGETS)])
         directions += sum(s.label.value in ("bullish", "bearish", "mixed") for s, _, _ in got[:-1])
     assert with_cues >= 200 and directions >= 200  # the articles do exercise the analysis
+
+
+@pytest.mark.skipif(not NATIVE, reason="the stance kernel is not built here")
+def test_prepared_weighing_weighs_as_the_source_does() -> None:
+    """Records are prepared once per article and weighed for each target natively; any
+    mix of subjects, owners and clause entities must weigh as `_tally` weighs it."""
+    pure = _pure()
+    lexicon = load_ruleset(default_rules_dir()).lexicon
+    index, w = lexicon.index, lexicon.weights
+    known = sorted(index.base)
+    products = sorted(index.products)
+    rng = random.Random(17)
+    kinds = [stance.TARGET_GROUP, stance.DRIVER_GROUP, stance.COMPANY_GROUP]
+    prepared = fallback = 0
+    for round_ in range(400):
+        # most articles name a few entities; some name more than the kernel's masks hold
+        many = round_ % 10 == 0
+        pool = [*known, *products, *(f"other_{i}" for i in range(90 if many else 3))]
+        records = []
+        for _ in range(rng.randint(0, 30)):
+            records.append(
+                stance._Record(
+                    rng.choice(["title", "body"]),
+                    rng.randint(0, 4),
+                    f"cue{rng.randint(0, 9)}",
+                    rng.choice([0.0, 1.0, -1.0, rng.uniform(-2, 2)]),
+                    rng.choice(["price", "any", "driver", "company"]),
+                    rng.choice([None, None, rng.choice(pool)]),
+                    rng.choice([0, 0, 1]),
+                    frozenset(rng.sample(kinds, rng.randint(0, 3))),
+                    rng.choice([None, None, rng.choice(pool)]),
+                    frozenset(rng.sample(pool, rng.randint(0, 3 if not many else 40))),
+                    frozenset(rng.sample([stance._DRIVER, stance._COMPANY], rng.randint(0, 2))),
+                    frozenset(rng.sample(pool, rng.randint(0, 3 if not many else 40))),
+                    rng.random() < 0.2,
+                    rng.random() < 0.1,
+                    rng.randint(0, 500),
+                    rng.random() < 0.2,
+                )
+            )
+        recorded = tuple(records)
+        weighed = stance._native.prepare(lexicon.weighing, recorded)
+        prepared += weighed is not None
+        fallback += weighed is None
+        for target in ("nvidia", "sk_hynix", "tsmc", rng.choice(pool)):
+            own = index.own(target)
+            leads = rng.random() < 0.5
+            want_cues: list[Any] = []
+            analysis = pure._Analysis((), (), recorded, 0.0, False, frozenset(), frozenset(), {})
+            want = pure._tally(analysis, own, index, w, leads, want_cues)
+            got_cues: list[Any] = []
+            if weighed is None:
+                got = stance._native.tally(lexicon.weighing, recorded, own, leads, got_cues)
+            else:
+                got = stance._native.tally_prepared(weighed, own, leads, got_cues)
+            assert repr(got) == repr(want)
+            assert repr(got_cues) == repr(want_cues)
+    assert prepared >= 300 and fallback >= 10

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import os
 import socket
 from collections import deque
@@ -26,7 +27,6 @@ from typing import Any
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-import monitor.core.matcher as matcher_module
 from monitor.app.alerts import AlertBuilder, destinations_from_config
 from monitor.app.dispatch import Dispatcher, DispatchSettings
 from monitor.app.health import Check, HealthServer, build_app
@@ -70,17 +70,47 @@ class _Followed:
     left: int  # follow-ups not yet due
 
 
+# The modules setup.py compiles where a C compiler is at hand, with their sources.
+COMPILED_MODULES = (
+    ("monitor.core.matcher", "matcher.py"),
+    ("monitor.core.engine", "engine.py"),
+    ("monitor.core.firing", "firing.py"),
+    ("monitor.core.stance", "stance.py"),
+    ("monitor.core._stance_native", "_stance_native.pyx"),
+    ("monitor.core._sentences_native", "_sentences_native.pyx"),
+    ("monitor.core._slots_native", "_slots_native.pyx"),
+)
+
+
+def compiled_modules() -> dict[str, bool]:
+    """Module name -> whether it runs as the extension setup.py builds (see setup.py).
+    An extension older than its source (an editable install not rebuilt after an
+    edit) is reported: it is the old code that runs."""
+    out: dict[str, bool] = {}
+    for name, source in COMPILED_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # a native kernel that was not built
+            out[name] = False
+            continue
+        built = Path(module.__file__ or "")
+        out[name] = built.suffix != ".py"
+        src = built.with_name(source)
+        if out[name] and src.exists() and src.stat().st_mtime > built.stat().st_mtime:
+            log.warning("extension_stale", extension=str(built), source=str(src))
+    return out
+
+
 def matcher_build() -> str:
-    """ "compiled" or "python": how the entity matcher runs (see setup.py). A compiled
-    matcher older than its source (an editable install not rebuilt after an edit)
-    is reported: it is the old code that runs."""
-    compiled = Path(matcher_module.__file__ or "")
-    if compiled.suffix == ".py":
+    """How the engine runs: "compiled" when every module setup.py compiles is built,
+    "python" when none is, else "partial" with the modules that run as Python."""
+    found = compiled_modules()
+    python = [name.rsplit(".", 1)[-1] for name, built in found.items() if not built]
+    if not python:
+        return "compiled"
+    if len(python) == len(found):
         return "python"
-    source = compiled.with_name("matcher.py")
-    if source.exists() and source.stat().st_mtime > compiled.stat().st_mtime:
-        log.warning("matcher_stale", extension=str(compiled), source=str(source))
-    return "compiled"
+    return "partial (python: " + ", ".join(python) + ")"
 
 
 def default_instance_id() -> str:

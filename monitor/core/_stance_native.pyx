@@ -12,6 +12,7 @@ arrays, and a pair's subjects are a table over group-set ids. Python objects are
 made for what leaves the kernel: the records of the cues found.
 """
 
+from libc.math cimport fabs
 from libc.stdlib cimport free, malloc, qsort
 
 from monitor.core.lexicon import (
@@ -984,4 +985,274 @@ def tally(Weighing w, tuple records, frozenset own, bint leads, cues):
         per[key] = per.get(key, 0.0) + value
         if cues is not None:
             cues.append(_tuple_new(w.cue_type, (r[2], r[0], r[1], value, r[12], r[13])))
+    return pos, neg, price, context_pos, context_neg, per
+
+
+# ---------------------------------------------------------------------------
+# records prepared once per article for the weighing of each of its targets
+
+cdef enum:
+    A_CONST = 0  # about: a constant
+    A_SUBJECT = 1  # a share price whose subject is an entity: own or another's
+    A_OWNER = 2  # a share price with the entity named just before it as owner
+    A_CLAUSE = 3  # 1.0 when the clause names the target's own, else `rest`
+
+cdef enum:
+    R_CONST = 0  # rest: a constant
+    R_SENTENCE = 1  # rest: 1.0 when the sentence names the target's own, else implicit
+
+ctypedef unsigned long long mask_t
+cdef int _MAX_ENTITIES = 64  # one bit each in a mask_t
+
+
+cdef class Weighed:
+    """An article's records as `tally` reads them, for `tally_prepared`: what decides
+    how much a cue is about a target, with the entities of the article as bits."""
+
+    cdef Weighing w
+    cdef tuple records
+    cdef Py_ssize_t n
+    cdef dict bits  # entity -> its bit
+    cdef list keys  # distinct (field, sentence) of the records
+    cdef int n_keys
+    cdef double *base
+    cdef int *key
+    cdef unsigned char *price
+    cdef unsigned char *background
+    cdef unsigned char *mode
+    cdef unsigned char *rest
+    cdef double *if_own  # A_SUBJECT / A_OWNER: about when the entity is the target's own
+    cdef double *if_not  # ... and when not; A_CONST: the constant; A_CLAUSE: `rest` const
+    cdef mask_t *entity  # A_SUBJECT / A_OWNER: the entity's bit
+    cdef mask_t *clause
+    cdef mask_t *sentence
+
+    def __cinit__(self):
+        self.n = 0
+
+    def __dealloc__(self):
+        free(self.base)
+        free(self.key)
+        free(self.price)
+        free(self.background)
+        free(self.mode)
+        free(self.rest)
+        free(self.if_own)
+        free(self.if_not)
+        free(self.entity)
+        free(self.clause)
+        free(self.sentence)
+
+    cdef int _bit(self, object entity) except -2:
+        """The entity's bit (a new one if need be), or -1 when there are too many."""
+        b = self.bits.get(entity)
+        if b is not None:
+            return <int>b
+        if len(self.bits) >= _MAX_ENTITIES:
+            return -1
+        b = len(self.bits)
+        self.bits[entity] = b
+        return <int>b
+
+    cdef int _mask(self, object entities, mask_t *out) except -2:
+        cdef mask_t m = 0
+        cdef int b
+        for e in entities:
+            b = self._bit(e)
+            if b < 0:
+                return -1
+            m |= (<mask_t>1) << b
+        out[0] = m
+        return 0
+
+
+cdef void *_alloc(Py_ssize_t n, size_t size) except NULL:
+    cdef void *p = malloc((n if n > 0 else 1) * size)
+    if p == NULL:
+        raise MemoryError()
+    return p
+
+
+def prepare(Weighing w, tuple records):
+    """The records of one article ready for `tally_prepared`, or None when they name
+    too many entities for the masks or a field other than the title and the body
+    (`tally` then weighs them as they are)."""
+    cdef Weighed p = Weighed.__new__(Weighed)
+    cdef Py_ssize_t n = len(records), i
+    cdef int b, role, sentence, top = 0, slot
+    cdef int *key_at = NULL  # 2 * sentence + (field is the body) -> key index, or -1
+    cdef bint price
+    cdef object r, subject, k, kind_name, kinds, scope
+    p.w = w
+    p.records = records
+    p.bits = {}
+    p.keys = []
+    p.base = <double *>_alloc(n, sizeof(double))
+    p.key = <int *>_alloc(n, sizeof(int))
+    p.price = <unsigned char *>_alloc(n, 1)
+    p.background = <unsigned char *>_alloc(n, 1)
+    p.mode = <unsigned char *>_alloc(n, 1)
+    p.rest = <unsigned char *>_alloc(n, 1)
+    p.if_own = <double *>_alloc(n, sizeof(double))
+    p.if_not = <double *>_alloc(n, sizeof(double))
+    p.entity = <mask_t *>_alloc(n, sizeof(mask_t))
+    p.clause = <mask_t *>_alloc(n, sizeof(mask_t))
+    p.sentence = <mask_t *>_alloc(n, sizeof(mask_t))
+    p.n = n
+    for i in range(n):
+        r = records[i]
+        if r[0] != "title" and r[0] != "body":
+            return None  # keyed as they are by `tally`
+        sentence = r[1]
+        if sentence < 0:
+            raise ValueError("a record with a negative sentence index")
+        if sentence > top:
+            top = sentence
+    key_at = <int *>_alloc(2 * top + 2, sizeof(int))
+    try:
+        for i in range(2 * top + 2):
+            key_at[i] = -1
+        for i in range(n):
+            r = records[i]
+            slot = 2 * <int>r[1] + (r[0] != "title")
+            if key_at[slot] < 0:
+                key_at[slot] = <int>len(p.keys)
+                p.keys.append((r[0], r[1]))
+            p.key[i] = key_at[slot]
+    finally:
+        free(key_at)
+    for i in range(n):
+        r = records[i]
+        p.base[i] = r[3]
+        price = r[4] == "price"
+        p.price[i] = price
+        p.background[i] = bool(r[15])
+        p.entity[i] = 0
+        p.clause[i] = 0
+        p.sentence[i] = 0
+        p.if_own[i] = 0.0
+        p.if_not[i] = 0.0
+        p.rest[i] = R_CONST
+        # as `_about`, with what depends on the target left to `tally_prepared`
+        if price:
+            subject = r[5]
+            if subject is not None:
+                if subject in w.products:
+                    p.mode[i] = A_CONST
+                    continue
+                p.mode[i] = A_SUBJECT
+                b = p._bit(subject)
+                if b < 0:
+                    return None
+                p.entity[i] = (<mask_t>1) << b
+                p.if_own[i] = 1.0 if w.target_name in r[7] else 0.0
+                k = w.base.get(subject)
+                if k is not None:
+                    role = k
+                    if role == w.target_role:
+                        kind_name = w.target_name
+                    elif role == w.driver_role:
+                        kind_name = w.driver_name
+                    else:
+                        kind_name = w.company_name
+                    if kind_name in r[7]:
+                        p.if_not[i] = 1.0 if role == w.target_role else w.other_company_price
+                continue
+            if r[6]:
+                p.mode[i] = A_CONST
+                p.if_not[i] = w.other_company_price
+                continue
+            if r[8] is not None:
+                p.mode[i] = A_OWNER
+                b = p._bit(r[8])
+                if b < 0:
+                    return None
+                p.entity[i] = (<mask_t>1) << b
+                p.if_own[i] = 1.0
+                p.if_not[i] = w.other_company_price
+                continue
+        p.mode[i] = A_CLAUSE
+        if p._mask(r[9], &p.clause[i]) < 0:
+            return None
+        kinds = r[10]
+        scope = r[4]
+        if scope == "any" or (scope == "driver" and (w.driver_role in kinds or not kinds)):
+            p.if_not[i] = 1.0
+        elif kinds:
+            p.if_not[i] = w.other_company_price if price else w.other_company
+        else:
+            p.rest[i] = R_SENTENCE
+            if p._mask(r[11], &p.sentence[i]) < 0:
+                return None
+    p.n_keys = <int>len(p.keys)
+    return p
+
+
+def tally_prepared(Weighed p, frozenset own, bint leads, cues):
+    """`tally(w, records, own, leads, cues)` of the records `p` was prepared from."""
+    cdef Weighing w = p.w
+    cdef double pos = 0.0, neg = 0.0, price = 0.0, context_pos = 0.0, context_neg = 0.0
+    cdef double base, value, about
+    cdef double implicit = w.implicit if leads else w.implicit_elsewhere
+    cdef mask_t mine = 0
+    cdef Py_ssize_t i
+    cdef int k, n_seen = 0, mode
+    cdef double *sums = <double *>_alloc(p.n_keys, sizeof(double))
+    cdef int *order = <int *>_alloc(p.n_keys, sizeof(int))
+    cdef unsigned char *seen = <unsigned char *>_alloc(p.n_keys, 1)
+    cdef dict per = {}
+    try:
+        for e in own:
+            b = p.bits.get(e)
+            if b is not None:
+                mine |= (<mask_t>1) << <int>b
+        for k in range(p.n_keys):
+            seen[k] = 0
+        for i in range(p.n):
+            mode = p.mode[i]
+            if mode == A_CLAUSE:
+                if mine & p.clause[i]:
+                    about = 1.0
+                elif p.rest[i] == R_CONST:
+                    about = p.if_not[i]
+                elif mine & p.sentence[i]:
+                    about = 1.0
+                else:
+                    about = implicit
+            elif mode == A_CONST:
+                about = p.if_not[i]
+            else:  # A_SUBJECT, A_OWNER
+                about = p.if_own[i] if mine & p.entity[i] else p.if_not[i]
+            base = p.base[i]
+            value = base * about
+            if value == 0.0:
+                continue
+            if p.price[i] and fabs(value) >= fabs(base):
+                price += value
+            if value > 0:
+                pos += value
+                if p.background[i]:
+                    context_pos += value
+            else:
+                neg -= value
+                if p.background[i]:
+                    context_neg -= value
+            k = p.key[i]
+            if seen[k]:
+                sums[k] += value
+            else:
+                seen[k] = 1
+                sums[k] = 0.0 + value
+                order[n_seen] = k
+                n_seen += 1
+            if cues is not None:
+                r = p.records[i]
+                cues.append(_tuple_new(w.cue_type, (r[2], r[0], r[1], value, r[12], r[13])))
+        for i in range(n_seen):
+            k = order[i]
+            per[p.keys[k]] = sums[k]
+    finally:
+        free(sums)
+        free(order)
+        free(seen)
     return pos, neg, price, context_pos, context_neg, per

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from monitor.core.errors import RuleError
-from monitor.core.frozen import maker
+from monitor.core.firing import fire_all
 from monitor.core.matcher import (
     Accepted,
     AliasSpec,
@@ -22,7 +22,7 @@ from monitor.core.matcher import (
     build_matcher,
     normalize_text,
 )
-from monitor.core.models import Analysis, Article, Hit, RuleMatch, Stance
+from monitor.core.models import Analysis, Article, Hit, Stance
 from monitor.core.rules import (
     CompiledRule,
     EntitySpec,
@@ -32,9 +32,9 @@ from monitor.core.rules import (
     Verdict,
     compile_rule,
     evaluate,
-    fire,
 )
 from monitor.core.sentences import Span, split_sentences
+from monitor.core.slots import fast_maker as maker
 from monitor.core.stance import Lexicon, StanceThresholds, assess_all
 
 BROKEN_ENTITY = "entity failed validation"
@@ -230,7 +230,7 @@ class _Scan:
     entities: tuple[str, ...]
 
 
-# One of each per article: built without the dataclass __init__ (see monitor/core/frozen.py).
+# One of each per article: built without the dataclass __init__ (see monitor/core/slots.py).
 _new_scan = maker(_Scan)
 _new_facts = maker(Facts)
 _new_analysis = maker(Analysis)
@@ -277,13 +277,8 @@ def analyze(rs: RuleSet, article: Article, *, with_stance: bool = True) -> Analy
 
     `with_stance=False` skips stance (rules with a stance clause then never fire)."""
     s = _scan(rs, article, with_stance=with_stance)
-    matches: list[RuleMatch] = []
-    rules = rs.rules
-    for pos in _candidates(rs, s.facts):
-        m = fire(rules[pos], s.facts)
-        if m is not None:
-            matches.append(m)
-    return _new_analysis(s.article, s.entities, s.hits, tuple(matches), dict(s.facts.stance))
+    matches = fire_all(rs.rules, _candidates(rs, s.facts), s.facts)
+    return _new_analysis(s.article, s.entities, s.hits, matches, dict(s.facts.stance))
 
 
 def match_only(rs: RuleSet, article: Article) -> tuple[str, ...]:

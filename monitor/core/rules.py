@@ -24,7 +24,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from monitor.core.durations import parse_duration
 from monitor.core.errors import RuleError
-from monitor.core.frozen import maker
+from monitor.core.firing import check, rule_match
+from monitor.core.firing import fire as fire  # re-exported: part of this module's API
 from monitor.core.matcher import TermHit, term_key
 from monitor.core.models import Article, Hit, RuleMatch, Stance
 from monitor.core.regexscan import Searcher
@@ -494,127 +495,15 @@ class Verdict:
     reasons: tuple[str, ...]
 
     def to_match(self) -> RuleMatch:
-        return _rule_match(self.rule, self.reasons)
+        return rule_match(self.rule, self.reasons)
 
 
-_new_rule_match = maker(RuleMatch)
-
-
-def _rule_match(r: CompiledRule, reasons: tuple[str, ...]) -> RuleMatch:
-    return _new_rule_match(r.id, r.title, r.severity, r.destinations, r.cooldown_s, reasons)
-
-
-def _where(field: str, start: int, end: int) -> str:
-    return f"{field} {start}-{end}"
-
-
-def _holds(c: Cond, f: Facts) -> str | None:
-    """A reason string when the condition holds, else None."""
-    seen = f.seen
-    label = c.label
-    if label in seen:
-        return seen[label]
-    why: str | None = None
-    if c.kind == "entity":
-        hits = f.hits_by_entity.get(c.value)
-        if hits:
-            h = hits[0]
-            more = f" (+{len(hits) - 1} more)" if len(hits) > 1 else ""
-            why = f'{c.value}: "{h.alias}" at {h.field} {h.start}-{h.end}{more}'
-    elif c.kind == "term":
-        t = f.terms.get(c.value)
-        if t:
-            why = f"{label}: at {_where(*t[0])}"
-    else:
-        assert c.regex is not None
-        search = c.searcher.search if c.searcher is not None else c.regex.search
-        for name, text in (("title", f.title), ("body", f.text)):
-            m = search(text)
-            if m:
-                why = f'{label}: "{m.group(0)}" at {_where(name, m.start(), m.end())}'
-                break
-    seen[label] = why
-    return why
-
-
-def _check(rule: CompiledRule, f: Facts) -> tuple[list[str], str | None]:  # noqa: C901
-    """The reasons of every clause that held, in order, and the reason of the first
-    clause that failed (None when the rule holds). One check per clause."""
-    reasons: list[str] = []
-    if rule.langs and f.article.lang not in rule.langs:
-        return reasons, f"langs: {f.article.lang} not in {sorted(rule.langs)}"
-    if rule.sources and not (
-        f.article.source.casefold() in rule.sources or f.article.feed.casefold() in rule.sources
-    ):
-        return reasons, f"sources: {f.article.source or f.article.feed or '(none)'} not listed"
-    # Looked up inline: most conditions name an entity or term the article lacks, or
-    # one already worded for this article.
-    seen = f.seen
-    present = f.hits_by_entity
-    terms = f.terms
-    for c in rule.all:
-        kind = c.kind
-        if (kind == "entity" and c.value not in present) or (
-            kind == "term" and c.value not in terms
-        ):
-            return reasons, f"all: {c.label} not found"
-        why = seen[c.label] if c.label in seen else _holds(c, f)
-        if why is None:
-            return reasons, f"all: {c.label} not found"
-        reasons.append("all: " + why)
-    for group in rule.any:
-        for c in group:
-            kind = c.kind
-            if (kind == "entity" and c.value not in present) or (
-                kind == "term" and c.value not in terms
-            ):
-                continue
-            why = seen[c.label] if c.label in seen else _holds(c, f)
-            if why is not None:
-                reasons.append("any: " + why)
-                break
-        else:
-            return reasons, "any: none of " + ", ".join(c.label for c in group) + " found"
-    for c in rule.none:
-        kind = c.kind
-        if (kind == "entity" and c.value not in present) or (
-            kind == "term" and c.value not in terms
-        ):
-            continue
-        why = seen[c.label] if c.label in seen else _holds(c, f)
-        if why is not None:
-            return reasons, "none: " + why
-    if rule.min_total:
-        named = {c.value for c in rule.all if c.kind == "entity"}
-        for group in rule.any:
-            named |= {c.value for c in group if c.kind == "entity"}
-        total = sum(len(f.hits_by_entity.get(e, ())) for e in named)
-        if total < rule.min_total:
-            return reasons, f"min_mentions: {total} < {rule.min_total}"
-        reasons.append(f"min_mentions: {total} >= {rule.min_total}")
-    for entity, n in rule.min_each:
-        got = len(f.hits_by_entity.get(entity, ()))
-        if got < n:
-            return reasons, f"min_mentions: {entity} {got} < {n}"
-        reasons.append(f"min_mentions: {entity} {got} >= {n}")
-    for target, labels in rule.stance:
-        s = f.stance.get(target)
-        if s is None or s.label.value not in labels:
-            got_label = s.label.value if s is not None else "not assessed"
-            return reasons, f"stance: {target} is {got_label}, wanted {'/'.join(sorted(labels))}"
-        reasons.append(f"stance: {target} {s.label.value} ({s.score:+.2f})")
-    return reasons, None
+# `check` and `fire` live in monitor/core/firing.py, which setup.py can compile.
 
 
 def evaluate(rule: CompiledRule, f: Facts) -> Verdict:
     """Check every clause of `rule`; the first failing clause is the reason it did not hold."""
-    reasons, failed = _check(rule, f)
+    reasons, failed = check(rule, f)
     if failed is not None:
         return Verdict(rule, False, (*reasons, failed))
     return Verdict(rule, True, tuple(reasons))
-
-
-def fire(rule: CompiledRule, f: Facts) -> RuleMatch | None:
-    """The rule's match when it holds (as `evaluate(...).to_match()`), else None."""
-    reasons, failed = _check(rule, f)
-    return None if failed is not None else _rule_match(rule, tuple(reasons))

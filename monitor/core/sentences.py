@@ -12,6 +12,10 @@ Rules, and why:
 - Korean declarative endings (`다.`) are handled by the general rule; Korean
   headlines use `…` and `·` between clauses, so `split_headline` also splits on
   `…`, `;` and ` - ` to give each headline clause its own span.
+
+Where setup.py could compile it, `_sentences_native.pyx` does the same cuts in C;
+`_split_python` and `_headline_python` below are the reference it must match exactly
+(tests/test_compiled_sentences.py) and run wherever the extension is not built.
 """
 
 from __future__ import annotations
@@ -80,6 +84,12 @@ def _terminal_positions(text: str) -> list[int]:
 
 def split_sentences(text: str) -> list[Span]:
     """Split `text` into sentences; offsets are into `text`."""
+    if _splitter is not None:
+        return _splitter.split(text)
+    return _split_python(text)
+
+
+def _split_python(text: str) -> list[Span]:
     spans: list[Span] = []
     begin = 0
     consumed = 0
@@ -102,8 +112,22 @@ def split_sentences(text: str) -> list[Span]:
     return spans
 
 
+try:  # the same cuts in C, where setup.py could compile them
+    from monitor.core._sentences_native import Splitter
+
+    _splitter: Splitter | None = Splitter(_ABBREVIATIONS, Span)
+except ImportError:  # pragma: no cover - the Python above does the same
+    _splitter = None
+
+
 def split_headline(title: str) -> list[Span]:
     """Split a headline into its clauses (`A…B`, `A; B`, `A - B`), offsets into `title`."""
+    if _splitter is not None:
+        return _splitter.headline(title)
+    return _headline_python(title)
+
+
+def _headline_python(title: str) -> list[Span]:
     spans: list[Span] = []
     begin = 0
     for m in _HEADLINE_BREAK.finditer(title):

@@ -40,10 +40,10 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from monitor.core.errors import RuleError
-from monitor.core.frozen import maker
 from monitor.core.lexicon import (
     COMPANY_GROUP,
     DRIVER_GROUP,
@@ -60,6 +60,7 @@ from monitor.core.lexicon import (
 )
 from monitor.core.models import Article, Hit, Stance, StanceLabel
 from monitor.core.sentences import Span, split_headline, split_sentences
+from monitor.core.slots import fast_maker as maker
 
 try:  # the typed kernel of the clause analysis, where setup.py could compile it
     from monitor.core import _stance_native as _native
@@ -344,21 +345,42 @@ class _Mentions:
         return self.items[bisect_left(self.starts, start) : bisect_left(self.starts, end)]
 
 
+_new_mentions = maker(_Mentions)
+_start_of = itemgetter(0)  # a _Mention's start
+
+
 def _mentions(article: Article, hits: Sequence[Hit], known: frozenset[str]) -> dict[str, _Mentions]:
     """Mentions of entities that can be someone's news (companies, their products)."""
-    found: dict[str, list[_Mention]] = {"title": [], "body": []}
+    title, text = article.title, article.text
+    n_title, n_text = len(title), len(text)
+    in_title: list[_Mention] = []
+    in_body: list[_Mention] = []
+    new = _new_tuple
     for hit in hits:
-        if hit.entity not in known:
+        entity = hit.entity
+        if entity not in known:
             continue
-        fld = "title" if hit.field == "title" else "body"
-        where = _locate(hit, article.title if fld == "title" else article.text)
-        if where is not None:
-            found[fld].append(_Mention(where[0], where[1], hit.entity))
-    out = {}
-    for fld, items in found.items():
-        ordered = tuple(sorted(items, key=lambda m: m.start))
-        out[fld] = _Mentions(ordered, tuple(m.start for m in ordered))
-    return out
+        start, end = hit.start, hit.end
+        if hit.field == "title":
+            if not 0 <= start < end <= n_title:
+                where = _locate(hit, title)
+                if where is None:
+                    continue
+                start, end = where
+            in_title.append(new(_Mention, (start, end, entity)))
+        else:
+            if not 0 <= start < end <= n_text:
+                where = _locate(hit, text)
+                if where is None:
+                    continue
+                start, end = where
+            in_body.append(new(_Mention, (start, end, entity)))
+    in_title.sort(key=_start_of)  # stable: mentions at one start keep the hits' order
+    in_body.sort(key=_start_of)
+    return {
+        "title": _new_mentions(tuple(in_title), tuple([m[0] for m in in_title])),
+        "body": _new_mentions(tuple(in_body), tuple([m[0] for m in in_body])),
+    }
 
 
 _new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
@@ -397,6 +419,10 @@ class _Analysis:
     title_entities: frozenset[str]
     lead_entities: frozenset[str]  # named in the headline or the first body sentence
     first_sentence: Mapping[str, str]  # entity -> first sentence naming it
+    weighed: Any = None  # `records` prepared for the native kernel's weighing, if built
+
+
+_new_analysis = maker(_Analysis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -915,39 +941,35 @@ def _analyse(
         found = _python_records(article, lang, lexicon, mentions, sentences)
     title_sentences, body_sentences, records, debate, debate_in_title = found
     first_end = body_sentences[0].end if body_sentences else 0
-    title_entities = frozenset(m.entity for m in mentions["title"].items)
+    title_items = mentions["title"].items
+    body = mentions["body"]
+    title_entities = frozenset([m[2] for m in title_items])
     first_sentence: dict[str, str] = {}
     if title_sentences:
         first_sentence.update(dict.fromkeys(title_entities, title_sentences[0].text))
-    if mentions["body"].items:
+    if body.items:
         starts = [s.start for s in body_sentences]
-        for m in mentions["body"].items:
-            index = max(0, bisect_right(starts, m.start) - 1)
-            first_sentence.setdefault(m.entity, body_sentences[index].text)
-    return _Analysis(
-        title_sentences=title_sentences,
-        body_sentences=body_sentences,
-        records=tuple(records),
-        debate=debate,
-        debate_in_title=debate_in_title,
-        title_entities=title_entities,
-        lead_entities=title_entities
-        | frozenset(m.entity for m in mentions["body"].between(0, first_end)),
-        first_sentence=first_sentence,
+        for m in body.items:
+            if m[2] not in first_sentence:
+                index = max(0, bisect_right(starts, m[0]) - 1)
+                first_sentence[m[2]] = body_sentences[index].text
+    recorded = tuple(records)
+    weighing = lexicon.weighing if _native is not None else None
+    return _new_analysis(
+        title_sentences,
+        body_sentences,
+        recorded,
+        debate,
+        debate_in_title,
+        title_entities,
+        title_entities | frozenset([m[2] for m in body.between(0, first_end)]),
+        first_sentence,
+        _native.prepare(weighing, recorded) if weighing is not None else None,
     )
 
 
 # ---------------------------------------------------------------------------
 # the target-dependent part: whose news each cue is, then the label
-
-
-@dataclass(slots=True)
-class _Tally:
-    pos: float = 0.0
-    neg: float = 0.0
-    price: float = 0.0  # signed sum of the target's own share-price moves
-    context_pos: float = 0.0  # of pos and neg: background cues (earlier events)
-    context_neg: float = 0.0
 
 
 def _about(r: _Record, own: frozenset[str], index: _RoleIndex, w: Weights, leads: bool) -> float:
@@ -986,21 +1008,21 @@ _UNMARKED_MIN_SIDE = 1.5
 
 
 def _label(
-    tally: _Tally, debate: float, th: StanceThresholds, w: Weights
+    tally: _Totals, debate: float, th: StanceThresholds, w: Weights
 ) -> tuple[StanceLabel, float, float]:
-    """Label, score and confidence from the evidence totals."""
-    pos, neg = tally.pos, tally.neg
+    """Label, score and confidence from the evidence totals (`_tally`'s)."""
+    pos, neg, price, context_pos, context_neg, _ = tally
     total = pos + neg
     score = (pos - neg) / (total + w.smoothing)
     strength = 1.0 - math.exp(-total / 1.5)
-    if debate < w.debate_body and abs(tally.price) >= w.price_decides:
+    if debate < w.debate_body and abs(price) >= w.price_decides:
         # A price-move report follows the move it reports, whatever else it says.
-        sign = 1.0 if tally.price > 0 else -1.0
+        sign = 1.0 if price > 0 else -1.0
         score = sign * max(abs(score), th.bullish if sign > 0 else -th.bearish)
         label = StanceLabel.BULLISH if sign > 0 else StanceLabel.BEARISH
         return label, score, strength * min(1.0, abs(score) / 0.6)
     # Earlier events told as context are no argument of this story's debate.
-    arg_pos, arg_neg = pos - tally.context_pos, neg - tally.context_neg
+    arg_pos, arg_neg = pos - context_pos, neg - context_neg
     share = min(arg_pos, arg_neg) / (arg_pos + arg_neg) if arg_pos + arg_neg > 0 else 0.0
     # The cues we can read are a sample of an article's arguments: when the article
     # itself says there is a debate, less balance among them is needed to call it mixed.
@@ -1030,6 +1052,19 @@ def _label(
     return StanceLabel.NEUTRAL, score, 0.5 * math.exp(-total)
 
 
+def _add(chosen: list[str], s: str) -> None:
+    if s and s not in chosen and len(chosen) < 3:
+        chosen.append(s)
+
+
+def _sentence_text(analysis: _Analysis, key: tuple[str, int]) -> str:
+    sentences = analysis.title_sentences if key[0] == "title" else analysis.body_sentences
+    return sentences[key[1]].text
+
+
+_value_of = itemgetter(1)  # of a (key, value) item
+
+
 def _evidence(
     label: StanceLabel,
     per: dict[tuple[str, int], float],
@@ -1038,36 +1073,32 @@ def _evidence(
 ) -> tuple[str, ...]:
     """One to three sentences behind `label`; `per` sums the cues of each (field,
     sentence) in the order they were first seen."""
-
-    def text(key: tuple[str, int]) -> str:
-        sentences = analysis.title_sentences if key[0] == "title" else analysis.body_sentences
-        return sentences[key[1]].text
-
     chosen: list[str] = []
-
-    def add(s: str) -> None:
-        if s and s not in chosen and len(chosen) < 3:
-            chosen.append(s)
-
     if label is StanceLabel.MIXED:
         if analysis.debate_in_title and analysis.title_sentences:
-            add(analysis.title_sentences[0].text)
-        best_pos = max(per.items(), key=lambda kv: kv[1], default=None)
-        best_neg = min(per.items(), key=lambda kv: kv[1], default=None)
-        if best_pos is not None and best_pos[1] > 0:
-            add(text(best_pos[0]))
-        if best_neg is not None and best_neg[1] < 0:
-            add(text(best_neg[0]))
+            _add(chosen, analysis.title_sentences[0].text)
+        if per:
+            # the first of the largest and of the smallest, as max() and min() pick them
+            best_pos = best_neg = None
+            high = low = 0.0
+            for key, v in per.items():
+                if best_pos is None or v > high:
+                    best_pos, high = key, v
+                if best_neg is None or v < low:
+                    best_neg, low = key, v
+            if best_pos is not None and high > 0:
+                _add(chosen, _sentence_text(analysis, best_pos))
+            if best_neg is not None and low < 0:
+                _add(chosen, _sentence_text(analysis, best_neg))
     elif label is StanceLabel.BULLISH:
-        for key, v in sorted(per.items(), key=lambda kv: -kv[1]):
-            if v > 0:
-                add(text(key))
+        # largest first; a stable sort keeps first-seen order among equal sums
+        for key, _ in sorted([kv for kv in per.items() if kv[1] > 0], key=_value_of, reverse=True):
+            _add(chosen, _sentence_text(analysis, key))
     elif label is StanceLabel.BEARISH:
-        for key, v in sorted(per.items(), key=lambda kv: kv[1]):
-            if v < 0:
-                add(text(key))
+        for key, _ in sorted([kv for kv in per.items() if kv[1] < 0], key=_value_of):
+            _add(chosen, _sentence_text(analysis, key))
     if not chosen:
-        add(fallback)
+        _add(chosen, fallback)
     return tuple(chosen)
 
 
@@ -1122,16 +1153,13 @@ def _judge(
     w, index = lexicon.weights, lexicon.index
     own = index.own(target)
     leads = not own.isdisjoint(analysis.lead_entities)
-    if _native is not None and lexicon.weighing is not None:
-        pos, neg, price, context_pos, context_neg, per = _native.tally(
-            lexicon.weighing, analysis.records, own, leads, cues
-        )
+    if analysis.weighed is not None:
+        totals = _native.tally_prepared(analysis.weighed, own, leads, cues)
+    elif _native is not None and lexicon.weighing is not None:
+        totals = _native.tally(lexicon.weighing, analysis.records, own, leads, cues)
     else:
-        pos, neg, price, context_pos, context_neg, per = _tally(
-            analysis, own, index, w, leads, cues
-        )
-    tally = _Tally(pos, neg, price, context_pos, context_neg)
-    label, score, confidence = _label(tally, analysis.debate, thresholds, w)
+        totals = _tally(analysis, own, index, w, leads, cues)
+    label, score, confidence = _label(totals, analysis.debate, thresholds, w)
     first = analysis.first_sentence
     fallback = first.get(target) or next((first[e] for e in first if e in own), "")
     return _new_stance(
@@ -1139,8 +1167,11 @@ def _judge(
         label,
         max(-1.0, min(1.0, score)),
         max(0.0, min(1.0, confidence)),
-        _evidence(label, per, analysis, fallback),
+        _evidence(label, totals[5], analysis, fallback),
     )
+
+
+_Assessed = tuple[Stance, tuple[Cue, ...], float]  # a StanceReport's fields
 
 
 def _assess(
@@ -1151,15 +1182,15 @@ def _assess(
     thresholds: StanceThresholds,
     detailed: bool,
     sentences: Sequence[Span] | None = None,
-) -> dict[str, StanceReport]:
+) -> dict[str, _Assessed]:
     lang = _choose_language(article, lexicon)
-    out: dict[str, StanceReport] = {}
+    out: dict[str, _Assessed] = {}
     shared: _Analysis | None = None
     known = lexicon.index.known
     for target in targets:
         if lang is None:
             neutral = Stance(target=target, label=StanceLabel.NEUTRAL, score=0.0)
-            out[target] = StanceReport(neutral, (), 0.0)
+            out[target] = (neutral, (), 0.0)
             continue
         if target in known:
             if shared is None:
@@ -1167,9 +1198,12 @@ def _assess(
             analysis = shared
         else:
             analysis = _analyse(article, lang, lexicon, hits, known | {target}, sentences)
-        cues: list[Cue] | None = [] if detailed else None
-        stance = _judge(analysis, target, lexicon, thresholds, cues)
-        out[target] = StanceReport(stance, tuple(cues or ()), analysis.debate)
+        if detailed:
+            cues: list[Cue] = []
+            stance = _judge(analysis, target, lexicon, thresholds, cues)
+            out[target] = (stance, tuple(cues), analysis.debate)
+        else:
+            out[target] = (_judge(analysis, target, lexicon, thresholds), (), analysis.debate)
     return out
 
 
@@ -1187,7 +1221,7 @@ def assess_all(
     The analysis that does not depend on the target is done once for all of them
     (once more for a target that the lexicon's roles do not name)."""
     reports = _assess(article, targets, hits, lexicon, thresholds, False, sentences)
-    return {t: r.stance for t, r in reports.items()}
+    return {t: r[0] for t, r in reports.items()}
 
 
 def assess_detailed(
@@ -1198,7 +1232,8 @@ def assess_detailed(
     thresholds: StanceThresholds = StanceThresholds(),
 ) -> StanceReport:
     """`assess` plus the weighed cues behind it."""
-    return _assess(article, (target,), hits, lexicon, thresholds, detailed=True)[target]
+    stance, cues, debate = _assess(article, (target,), hits, lexicon, thresholds, True)[target]
+    return StanceReport(stance, cues, debate)
 
 
 def assess(
@@ -1209,4 +1244,4 @@ def assess(
     thresholds: StanceThresholds = StanceThresholds(),
 ) -> Stance:
     """The stance of `article` toward `target`, with one to three evidence sentences."""
-    return _assess(article, (target,), hits, lexicon, thresholds, detailed=False)[target].stance
+    return _assess(article, (target,), hits, lexicon, thresholds, detailed=False)[target][0]

@@ -1,0 +1,9 @@
+"""Types of the native sentence splitter (`_sentences_native.pyx`, built by setup.py)."""
+
+from collections.abc import Iterable
+from typing import Any
+
+class Splitter:
+    def __init__(self, abbreviations: Iterable[str], span_type: type) -> None: ...
+    def split(self, text: str) -> list[Any]: ...
+    def headline(self, title: str) -> list[Any]: ...
