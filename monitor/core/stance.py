@@ -274,10 +274,11 @@ def _choose_language(article: Article, lexicon: Lexicon) -> CompiledLanguage | N
     return next(iter(langs.values()), None)
 
 
-def _scan_article(
+def _split_article(
     article: Article, lang: CompiledLanguage, sentences: Sequence[Span] | None
-) -> _Scanned:
-    """`sentences` are those of `article.text` if the caller has them already."""
+) -> tuple[str, list[Span], list[Span], tuple[Span, ...], str, Sequence[Span]]:
+    """The headline (whole, in parts, and the parts that ask a question) and the body
+    with its sentences (`sentences` if the caller has them already)."""
     title = article.title
     title_spans = [Span(0, len(title), title)] if title else []
     parts = split_headline(title)
@@ -285,6 +286,14 @@ def _scan_article(
     text = article.text
     if sentences is None:
         sentences = split_sentences(text)
+    return title, title_spans, parts, questions, text, sentences
+
+
+def _scan_article(
+    article: Article, lang: CompiledLanguage, sentences: Sequence[Span] | None
+) -> _Scanned:
+    """`sentences` are those of `article.text` if the caller has them already."""
+    title, title_spans, parts, questions, text, sentences = _split_article(article, lang, sentences)
     return _Scanned(
         lang,
         _scan_text(lang, title, title_spans, parts, questions),
@@ -881,13 +890,7 @@ def _native_records(
 ) -> _Found:
     """`_python_records` with the scan and the clause analysis in the native kernel."""
     native = _native
-    title = article.title
-    title_spans = [Span(0, len(title), title)] if title else []
-    parts = split_headline(title)
-    questions = tuple(p for p in parts if _asks(p.text, lang.question_endings))
-    text = article.text
-    if sentences is None:
-        sentences = split_sentences(text)
+    title, title_spans, parts, questions, text, sentences = _split_article(article, lang, sentences)
     tf = native.scan(plan, title, [0] if title else [], [p.start for p in parts])
     bf = native.scan(plan, text, [s.start for s in sentences], ())
     w = lexicon.weights

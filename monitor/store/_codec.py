@@ -8,11 +8,13 @@ Alerts travel as the JSON of `Alert.to_dict`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.core.errors import StoreError
 from monitor.core.models import Alert
+from monitor.ports import NewOutboxEntry, OutboxEntry
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -70,3 +72,23 @@ def load_json(text: str | None, default: Any) -> Any:
         return json.loads(text)
     except ValueError as e:
         raise StoreError(f"stored JSON cannot be read: {e}") from e
+
+
+def claimed_rows(
+    made: Sequence[tuple[NewOutboxEntry, int]], created: datetime
+) -> list[OutboxEntry]:
+    """The outbox rows a poll created as its owner's claim (`commit_poll_claimed`), as
+    `claim_outbox` would read them back: `sending`, one attempt, due when created."""
+    return [
+        OutboxEntry(
+            id=i,
+            destination=a.destination,
+            alert=a.alert,
+            dedupe_key=a.dedupe_key,
+            status="sending",
+            attempts=1,
+            created_at=created,
+            next_attempt_at=created,
+        )
+        for a, i in made
+    ]

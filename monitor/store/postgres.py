@@ -37,6 +37,7 @@ from monitor.store import migrations
 from monitor.store._codec import (
     alert_from_json,
     alert_to_json,
+    claimed_rows,
     dump_json,
     load_json,
     require_aware,
@@ -343,19 +344,7 @@ class PostgresStore:
         made = await self._commit_poll(
             state, items, stories, alerts, (owner, now + timedelta(seconds=lease_s)), now
         )
-        return [
-            OutboxEntry(
-                id=i,
-                destination=a.destination,
-                alert=a.alert,
-                dedupe_key=a.dedupe_key,
-                status="sending",
-                attempts=1,
-                created_at=now,
-                next_attempt_at=now,
-            )
-            for a, i in made
-        ]
+        return claimed_rows(made, now)
 
     async def _commit_poll(
         self,

@@ -43,6 +43,7 @@ from monitor.store import migrations
 from monitor.store._codec import (
     alert_from_json,
     alert_to_json,
+    claimed_rows,
     dump_json,
     from_us,
     from_us_required,
@@ -431,20 +432,7 @@ class SqliteStore:
         created_us, until_us = to_us(now), to_us(now + timedelta(seconds=lease_s))
         assert created_us is not None and until_us is not None  # from datetimes
         made = await self._commit_poll(state, items, stories, alerts, (owner, until_us), now)
-        created = from_us_required(created_us)  # as a claim would read it back
-        return [
-            OutboxEntry(
-                id=i,
-                destination=a.destination,
-                alert=a.alert,
-                dedupe_key=a.dedupe_key,
-                status="sending",
-                attempts=1,
-                created_at=created,
-                next_attempt_at=created,
-            )
-            for a, i in made
-        ]
+        return claimed_rows(made, from_us_required(created_us))  # as a claim reads it
 
     async def _commit_poll(
         self,
