@@ -1,4 +1,4 @@
-"""The compiled matcher (built by setup.py from monitor/core/matcher.py) and its source.
+"""The compiled modules (built by setup.py) and their sources; the matcher in detail.
 
 Where a C compiler was at hand, `pip install` compiles the matcher's hot loop; Python
 then imports the extension and never reads the .py file. These tests keep the two
@@ -18,12 +18,13 @@ from types import ModuleType
 import pytest
 
 import monitor.core.matcher as matcher
-from monitor.app.daemon import compiled_modules
+from monitor.app.daemon import COMPILED_MODULES, compiled_modules
 from monitor.core.engine import _entity_aliases
 from monitor.rulefiles import default_rules_dir, load_ruleset
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCE = REPO / "monitor" / "core" / "matcher.py"
+CORE = REPO / "monitor" / "core"
+SOURCE = CORE / "matcher.py"
 CORPUS = REPO.parent / "shared" / "corpus" / "public.jsonl"
 COMPILED = not matcher.__file__.endswith(".py")
 
@@ -37,11 +38,14 @@ def _pure() -> ModuleType:
     return module
 
 
-@pytest.mark.skipif(not COMPILED, reason="the matcher runs as pure Python here")
-def test_compiled_matcher_is_built_from_the_current_source() -> None:
-    built = Path(matcher.__file__).stat().st_mtime
-    assert SOURCE.stat().st_mtime <= built, (
-        "monitor/core/matcher.py changed after its extension was built: "
+@pytest.mark.parametrize(("module", "source"), COMPILED_MODULES)
+def test_every_extension_is_built_from_its_current_source(module: str, source: str) -> None:
+    """An extension older than its source runs the old code: reinstall after an edit."""
+    built = sorted(CORE.glob(Path(source).stem + ".*.so"))
+    if not built:
+        pytest.skip(f"{module} runs as Python here")
+    assert (CORE / source).stat().st_mtime <= built[0].stat().st_mtime, (
+        f"monitor/core/{source} changed after its extension was built: "
         "run `pip install -e .` (or `make install`) again"
     )
 

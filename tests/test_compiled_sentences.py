@@ -37,13 +37,8 @@ needs_native = pytest.mark.skipif(not NATIVE, reason="the splitter runs as Pytho
 
 
 def test_the_native_splitter_is_used_where_it_is_built() -> None:
-    built = sorted(SOURCE.parent.glob("_sentences_native.*.so"))
-    assert bool(built) == NATIVE
-    if built:
-        assert SOURCE.stat().st_mtime <= built[0].stat().st_mtime, (
-            "monitor/core/_sentences_native.pyx changed after its extension was built: "
-            "run `pip install -e .` (or `make install`) again"
-        )
+    # (that the extension is not older than its source: tests/test_compiled.py)
+    assert bool(sorted(SOURCE.parent.glob("_sentences_native.*.so"))) == NATIVE
 
 
 def _corpus_texts() -> list[str]:

@@ -47,17 +47,6 @@ def _pure() -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("source", ["stance.py", "_stance_native.pyx"])
-def test_compiled_stance_is_built_from_the_current_source(source: str) -> None:
-    built = sorted(CORE.glob(Path(source).stem + ".*.so"))
-    if not built:
-        pytest.skip(f"{source} runs as Python here")
-    assert (CORE / source).stat().st_mtime <= built[0].stat().st_mtime, (
-        f"monitor/core/{source} changed after its extension was built: "
-        "run `pip install -e .` (or `make install`) again"
-    )
-
-
 def test_the_kernel_is_used_where_it_is_built() -> None:
     built = bool(sorted(CORE.glob("_stance_native.*.so")))
     lexicon = load_ruleset(default_rules_dir()).lexicon
