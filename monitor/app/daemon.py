@@ -242,7 +242,7 @@ class Daemon:
                 self.clock,
                 on_new=self._on_new,
                 owner=self.instance_id,
-                on_committed=self._wake_dispatcher,
+                on_committed=self._hand_to_dispatcher,
             )
             self._dispatcher = Dispatcher(
                 store,
@@ -414,7 +414,7 @@ class Daemon:
         task = asyncio.create_task(self._job(self._poll_round), name="poll-round")
         self._jobs.add(task)
 
-    def _wake_dispatcher(self, handed: list[OutboxEntry]) -> None:
+    def _hand_to_dispatcher(self, handed: list[OutboxEntry]) -> None:
         """A feed's poll committed alerts, as this instance's claim: send them now, not
         after the whole round."""
         if self._dispatcher is not None:

@@ -28,6 +28,18 @@ from cpython.unicode cimport (
 cdef object _tuple_new = tuple.__new__
 
 
+cdef inline void _add_stripped(
+    list spans, object span, str text, int kind, void *data, Py_ssize_t a, Py_ssize_t b
+):
+    """Append text[a:b] without its surrounding whitespace as a span, unless empty."""
+    while a < b and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a)):
+        a += 1
+    while b > a and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1)):
+        b -= 1
+    if b > a:
+        spans.append(_tuple_new(span, (a, b, text[a:b])))
+
+
 cdef inline bint _is_mark(Py_UCS4 ch) noexcept nogil:
     return ch == u'.' or ch == u'!' or ch == u'?' or ch == 0x2026 or ch == 0x3002
 
@@ -153,7 +165,7 @@ cdef class Splitter:
     def split(self, str text):
         """`split_sentences(text)`: Spans with offsets into `text`."""
         cdef list spans = []
-        cdef Py_ssize_t n = len(text), i = 0, begin = 0, k, s, e
+        cdef Py_ssize_t n = len(text), i = 0, begin = 0, k, s
         cdef int kind = PyUnicode_KIND(text)
         cdef void *data = PyUnicode_DATA(text)
         cdef object span = self.span_type
@@ -170,13 +182,7 @@ cdef class Splitter:
                 s += 1
             spans.append(_tuple_new(span, (s, k, text[s:k])))
             begin = i = k
-        s, e = begin, n
-        while s < e and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, s)):
-            s += 1
-        while e > s and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, e - 1)):
-            e -= 1
-        if e > s:
-            spans.append(_tuple_new(span, (s, e, text[s:e])))
+        _add_stripped(spans, span, text, kind, data, begin, n)
         return spans
 
     def headline(self, str title):
@@ -187,7 +193,7 @@ cdef class Splitter:
         three dots or `;`, or, after at least one whitespace, by `-` or `|` and more
         whitespace; it ends after the whitespace that follows."""
         cdef list spans = []
-        cdef Py_ssize_t n = len(title), s = 0, e, j, begin = 0, a, b
+        cdef Py_ssize_t n = len(title), s = 0, e, j, begin = 0
         cdef int kind = PyUnicode_KIND(title)
         cdef void *data = PyUnicode_DATA(title)
         cdef object span = self.span_type
@@ -220,20 +226,7 @@ cdef class Splitter:
                 continue
             while j < n and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, j)):
                 j += 1
-            # the clause before the break, stripped
-            a, b = begin, s
-            while a < b and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a)):
-                a += 1
-            while b > a and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1)):
-                b -= 1
-            if b > a:
-                spans.append(_tuple_new(span, (a, b, title[a:b])))
+            _add_stripped(spans, span, title, kind, data, begin, s)  # the clause before
             begin = s = j
-        a, b = begin, n
-        while a < b and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, a)):
-            a += 1
-        while b > a and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1)):
-            b -= 1
-        if b > a:
-            spans.append(_tuple_new(span, (a, b, title[a:b])))
+        _add_stripped(spans, span, title, kind, data, begin, n)
         return spans

@@ -139,8 +139,7 @@ def fire_all(
     """The matches, in order, of the rules at `positions` that hold."""
     matches: list[RuleMatch] = []
     for pos in positions:
-        rule = rules[pos]
-        reasons, failed = check(rule, f)
-        if failed is None:
-            matches.append(rule_match(rule, tuple(reasons)))
+        m = fire(rules[pos], f)
+        if m is not None:
+            matches.append(m)
     return tuple(matches)

@@ -115,8 +115,8 @@ class Lexicon:
     weights: Weights = field(default_factory=Weights)
     roles: EntityRoles = field(default_factory=EntityRoles)
     index: _RoleIndex = field(init=False, compare=False, repr=False)
-    # id(CompiledLanguage) -> its typed form for the native kernel (if it is built)
-    plans: Mapping[int, Any] = field(init=False, compare=False, repr=False)
+    # language -> its typed form for the native kernel (where it is built)
+    plans: Mapping[str, Any] = field(init=False, compare=False, repr=False)
     weighing: Any = field(init=False, compare=False, repr=False)  # the kernel's, for _judge
 
     def __post_init__(self) -> None:
@@ -125,8 +125,8 @@ class Lexicon:
         plans = {}
         weighing = None
         if _native is not None:
-            for lang in self.languages.values():
-                plans[id(lang)] = _native.Plan(lang, self.weights, _Record, _COMPANY, _DRIVER)
+            for code, lang in self.languages.items():
+                plans[code] = _native.Plan(lang, self.weights, _Record, _COMPANY, _DRIVER)
             weighing = _native.Weighing(
                 index,
                 self.weights,
@@ -795,40 +795,66 @@ def _resolved(ctx: _Context, out: list[_Record], first: int) -> None:
                 out[i] = r._replace(base=-r.base, refuted=True)
 
 
-def _debate(scanned: _Scanned, w: Weights, title: set[int]) -> float:
-    """Evidence that the article sets out a debate; `title` holds the headline's groups."""
-    mk = scanned.lang.marker_ids
+def _weigh_debate(
+    w: Weights,
+    versus: bool,
+    debate: bool,
+    questions: bool,
+    alternative: bool,
+    doubt: bool,
+    body_debates: int,
+    counter: bool,
+) -> tuple[float, bool]:
+    """Evidence that the article sets out a debate, and whether its headline does, from
+    what the headline shows (a versus or debate marker, questions, and within them an
+    alternative or a doubt), the body's sentences with a debate marker and any counter."""
     score = 0.0
-    if mk["versus"] in title:
+    if versus:
         score += w.versus_headline
-    if mk["debate"] in title:
+    if debate:
         score += w.debate_headline
-    if scanned.title.questions:
+    if questions:
         score += w.question_headline
-        asked: set[int] = set()
-        if scanned.title.specials:
-            asked = {
-                g
-                for tok in scanned.title.tokens
-                if any(q.start <= tok.start < q.end for q in scanned.title.questions)
-                for g in tok.groups
-            }
-        if mk["alternative"] in asked:
+        if alternative:
             # "Boon or bubble?", "방패인가 부담인가": the headline names both sides.
             score += w.versus_headline
-        elif mk["doubt"] in asked:
+        elif doubt:
             # "Will China actually buy?", "독주 흔들리나": the news itself is in doubt.
             score += w.debate_headline
+    score += min(body_debates, 2) * w.debate_body
+    if counter:
+        score += w.counter
+    return score, questions or versus or debate
+
+
+def _debate(scanned: _Scanned, w: Weights, title: set[int]) -> tuple[float, bool]:
+    """`_weigh_debate` for a scanned article; `title` holds the headline's groups."""
+    mk = scanned.lang.marker_ids
+    questions = scanned.title.questions
+    asked: set[int] = set()
+    if questions and scanned.title.specials:
+        asked = {
+            g
+            for tok in scanned.title.tokens
+            if any(q.start <= tok.start < q.end for q in questions)
+            for g in tok.groups
+        }
     body = scanned.body
     debate, counter = mk["debate"], mk["counter"]
     specials = [body.tokens[k] for k in body.specials]
     debate_sentences = {
         _sentence_index(body, tok.start) for tok in specials if debate in tok.groups
     }
-    score += min(len(debate_sentences), 2) * w.debate_body
-    if counter in title or any(counter in tok.groups for tok in specials):
-        score += w.counter
-    return score
+    return _weigh_debate(
+        w,
+        mk["versus"] in title,
+        debate in title,
+        bool(questions),
+        mk["alternative"] in asked,
+        mk["doubt"] in asked,
+        len(debate_sentences),
+        counter in title or any(counter in tok.groups for tok in specials),
+    )
 
 
 _Found = tuple[Sequence[Span], Sequence[Span], list[_Record], float, bool]
@@ -868,16 +894,8 @@ def _python_records(
             lang, w, part, t, found, modifier, roles, merged, starts, attributed, supplied
         )
         _text_records(ctx, records)
-    debate_in_title = bool(scanned.title.questions) or any(
-        mk[g] in title_groups for g in ("versus", "debate")
-    )
-    return (
-        scanned.title.sentences,
-        scanned.body.sentences,
-        records,
-        _debate(scanned, w, title_groups),
-        debate_in_title,
-    )
+    debate, debate_in_title = _debate(scanned, w, title_groups)
+    return scanned.title.sentences, scanned.body.sentences, records, debate, debate_in_title
 
 
 def _native_records(
@@ -906,23 +924,17 @@ def _native_records(
         plan, tf, "title", mentions["title"], title_spans, questions, modifier, roles, records
     )
     native.records(plan, bf, "body", mentions["body"], sentences, (), modifier, roles, records)
-    # the debate evidence, as `_debate` weighs it
-    debate = 0.0
-    if flags & native.VERSUS:
-        debate += w.versus_headline
-    if flags & native.DEBATE:
-        debate += w.debate_headline
-    if questions:
-        debate += w.question_headline
-        asked = tf.flags_within(questions) if tf.has_specials else 0
-        if asked & native.ALTERNATIVE:
-            debate += w.versus_headline
-        elif asked & native.DOUBT:
-            debate += w.debate_headline
-    debate += min(bf.debate_sentences(), 2) * w.debate_body
-    if (flags | bf.special_flags) & native.COUNTER:
-        debate += w.counter
-    debate_in_title = bool(questions) or bool(flags & (native.VERSUS | native.DEBATE))
+    asked = tf.flags_within(questions) if questions and tf.has_specials else 0
+    debate, debate_in_title = _weigh_debate(
+        w,
+        bool(flags & native.VERSUS),
+        bool(flags & native.DEBATE),
+        bool(questions),
+        bool(asked & native.ALTERNATIVE),
+        bool(asked & native.DOUBT),
+        bf.debate_sentences(),
+        bool((flags | bf.special_flags) & native.COUNTER),
+    )
     return title_spans, sentences, records, debate, debate_in_title
 
 
@@ -937,7 +949,7 @@ def _analyse(
     """Everything that does not depend on the target; `known` are the entities whose
     mentions count (the lexicon's roles plus the target)."""
     mentions = _mentions(article, hits, known)
-    plan = lexicon.plans.get(id(lang)) if _native is not None else None
+    plan = lexicon.plans.get(lang.lang) if _native is not None else None
     if plan is not None:
         found = _native_records(plan, article, lang, lexicon, mentions, sentences)
     else:

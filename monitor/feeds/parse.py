@@ -530,13 +530,13 @@ def build_articles(feed_title: str, raw: list[RawItem], ctx: FeedContext) -> tup
     return tuple(out)
 
 
-def parse_feed_fast(body: bytes, headers: Mapping[str, str], ctx: FeedContext) -> ParsedFeed | None:
-    """`parse_feed` by the fast path alone: None where it declines the feed (feedparser's
-    turn). Its cost grows with the body and nothing else: expat over a body with the
-    DOCTYPE gone and entity declarations refused, and one pass over the items."""
+def _prepared(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str]:
     if not body.strip():
         raise FeedParseError("empty body")
-    data, codec = prepare(body, headers.get("content-type"))
+    return prepare(body, headers.get("content-type"))
+
+
+def _fast_parsed(data: bytes, codec: str, ctx: FeedContext) -> ParsedFeed | None:
     try:
         title, raw = _fast(data, ctx)
     except _Unsure:
@@ -544,18 +544,20 @@ def parse_feed_fast(body: bytes, headers: Mapping[str, str], ctx: FeedContext) -
     return ParsedFeed(normalize_text(title), build_articles(title, raw, ctx), "fast", codec)
 
 
+def parse_feed_fast(body: bytes, headers: Mapping[str, str], ctx: FeedContext) -> ParsedFeed | None:
+    """`parse_feed` by the fast path alone: None where it declines the feed (feedparser's
+    turn). Its cost grows with the body and nothing else: expat over a body with the
+    DOCTYPE gone and entity declarations refused, and one pass over the items."""
+    return _fast_parsed(*_prepared(body, headers), ctx)
+
+
 def parse_feed(
     body: bytes, headers: Mapping[str, str], ctx: FeedContext, *, fast: bool = True
 ) -> ParsedFeed:
     """Parse a fetched body. FeedParseError when it is not a feed we can read."""
-    if not body.strip():
-        raise FeedParseError("empty body")
-    data, codec = prepare(body, headers.get("content-type"))
-    if fast:
-        try:
-            title, raw = _fast(data, ctx)
-            return ParsedFeed(normalize_text(title), build_articles(title, raw, ctx), "fast", codec)
-        except _Unsure:
-            pass
+    data, codec = _prepared(body, headers)
+    parsed = _fast_parsed(data, codec, ctx) if fast else None
+    if parsed is not None:
+        return parsed
     title, raw = _slow(data, ctx)
     return ParsedFeed(normalize_text(title), build_articles(title, raw, ctx), "feedparser", codec)

@@ -413,6 +413,7 @@ class PostgresStore:
         with `lease` (owner, until), created as that owner's claim."""
         made: list[tuple[NewOutboxEntry, int]] = []
         owner, until = lease if lease is not None else (None, None)
+        status, attempts = ("pending", 0) if lease is None else ("sending", 1)
         for a in entries:
             new_id = await conn.fetchval(
                 """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at,
@@ -423,11 +424,11 @@ class PostgresStore:
                 a.destination,
                 a.dedupe_key,
                 alert_to_json(a.alert),
-                "pending" if lease is None else "sending",
+                status,
                 created_at,
                 owner,
                 until,
-                0 if lease is None else 1,
+                attempts,
             )
             if new_id is not None:
                 made.append((a, int(new_id)))

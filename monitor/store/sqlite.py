@@ -490,22 +490,25 @@ class SqliteStore:
         """The rows created (a destination + dedupe_key already queued is skipped);
         with `lease` (owner, until), created as that owner's claim."""
         made: list[tuple[NewOutboxEntry, int]] = []
+        owner, until = lease if lease is not None else (None, None)
+        status, attempts = ("pending", 0) if lease is None else ("sending", 1)
         for a in entries:
-            if lease is None:
-                cur = conn.execute(
-                    """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at)
-                       VALUES (?, ?, ?, 'pending', ?)
-                       ON CONFLICT (destination, dedupe_key) DO NOTHING""",
-                    (a.destination, a.dedupe_key, alert_to_json(a.alert), created_at),
-                )
-            else:
-                cur = conn.execute(
-                    """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at,
-                                         lease_owner, lease_until, attempts)
-                       VALUES (?, ?, ?, 'sending', ?, ?, ?, 1)
-                       ON CONFLICT (destination, dedupe_key) DO NOTHING""",
-                    (a.destination, a.dedupe_key, alert_to_json(a.alert), created_at, *lease),
-                )
+            cur = conn.execute(
+                """INSERT INTO outbox (destination, dedupe_key, alert, status, created_at,
+                                     lease_owner, lease_until, attempts)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (destination, dedupe_key) DO NOTHING""",
+                (
+                    a.destination,
+                    a.dedupe_key,
+                    alert_to_json(a.alert),
+                    status,
+                    created_at,
+                    owner,
+                    until,
+                    attempts,
+                ),
+            )
             if cur.rowcount == 1 and cur.lastrowid is not None:
                 made.append((a, cur.lastrowid))
         return made
