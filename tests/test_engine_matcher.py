@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.core.engine import RuleSet, analyze, match_only
-from monitor.core.matcher import AliasSpec, Matcher, build_matcher, normalize_text
+from monitor.core.matcher import AliasSpec, Matcher, build_matcher, fold, normalize_text
 from monitor.core.models import Article
 from monitor.rulefiles import default_rules_dir, load_ruleset
 
@@ -225,3 +225,22 @@ def test_alias_is_reported_as_spelled_in_the_text(pack: RuleSet) -> None:
         ("SK하이닉스", 0, 6),
         ("SK 하이닉스", 8, 15),
     ]
+
+
+def test_fold_gives_each_text_its_own_fold_whatever_came_before() -> None:
+    # fold keeps the last two texts it folded (a headline and a body): a text must never
+    # get another text's fold, whether it is the same object, an equal copy or new.
+    texts = ["NVIDIA 주가", "SK Hynix HBM", "İstanbul Fab", "TSMC capex", "NVIDIA 주가"]
+    expected = ["nvidia 주가", "sk hynix hbm", "İstanbul fab", "tsmc capex", "nvidia 주가"]
+    for _ in range(3):
+        for text, want in zip(texts, expected, strict=True):
+            assert fold(text) == want
+            assert fold("".join(list(text))) == want  # an equal string, not the same object
+            assert len(fold(text)) == len(text)
+    title, body = "Nvidia Beats", "Shares ROSE 5%."
+    assert (fold(title), fold(body), fold(title), fold(body)) == (
+        "nvidia beats",
+        "shares rose 5%.",
+        "nvidia beats",
+        "shares rose 5%.",
+    )

@@ -598,6 +598,7 @@ def records(
     cdef Py_ssize_t i, j, k, first = len(out)
     cdef int a_start, a_end, a_lex, a_set
     cdef unsigned int a_flag
+    cdef tuple m  # a _Mention (a tuple subclass): read as a tuple, not through __getitem__
     cdef bint is_title = part == "title"
     if f.n_cues == 0:
         return
@@ -609,7 +610,7 @@ def records(
         c.flag[i] = f.flag[i]
         c.lexical[i] = <int>i + 1
     for i in range(nm):
-        m = items[i]
+        m = <tuple>items[i]
         c.start[f.n + i] = m[0]
         c.end[f.n + i] = m[1]
         c.set[f.n + i] = plan.mention_set
@@ -675,6 +676,7 @@ def records(
 cdef void _flip_back(Plan plan, Field f, list out, Py_ssize_t first) except *:
     """`stance._refute_back` then `stance._resolved`."""
     cdef Py_ssize_t i, j
+    cdef tuple r
     cdef int k, index, pos
     for i in range(f.n_specials):
         k = f.specials[i]
@@ -682,7 +684,7 @@ cdef void _flip_back(Plan plan, Field f, list out, Py_ssize_t first) except *:
             continue
         index = <int>_sentence_index(f.sentences, f.n_sentences, f.start[k])
         for j in range(first, len(out)):
-            r = out[j]
+            r = <tuple>out[j]
             if index > 0 and r[1] == index - 1 and not r[13]:
                 out[j] = _flipped(plan, r)
     for i in range(f.n_specials):
@@ -692,12 +694,12 @@ cdef void _flip_back(Plan plan, Field f, list out, Py_ssize_t first) except *:
         index = <int>_sentence_index(f.sentences, f.n_sentences, f.start[k])
         pos = f.start[k]
         for j in range(first, len(out)):
-            r = out[j]
+            r = <tuple>out[j]
             if r[1] == index and r[14] < pos and r[3] < 0 and not r[13]:
                 out[j] = _flipped(plan, r)
 
 
-cdef object _flipped(Plan plan, object r):
+cdef object _flipped(Plan plan, tuple r):
     cdef list items = list(r)
     items[3] = -r[3]
     items[13] = True
@@ -775,14 +777,14 @@ cdef void _clause_records(
     if is_title:
         modifier *= p.w_headline
         for q in questions:
-            if q[0] <= start < q[1]:
+            if (<tuple>q)[0] <= start < (<tuple>q)[1]:
                 modifier *= p.w_question
                 break
     # whose clause and sentence it is
     cdef Py_ssize_t nm = len(items)
     cdef Py_ssize_t m_lo = _mention_from(mstarts, nm, start), m_hi = _mention_from(mstarts, nm, end)
     cdef Py_ssize_t k
-    clause_entities = frozenset([items[k][2] for k in range(m_lo, m_hi)])
+    clause_entities = frozenset([(<tuple>items[k])[2] for k in range(m_lo, m_hi)])
     kinds = set()
     if company:
         kinds.add(p.company_role)
@@ -793,16 +795,17 @@ cdef void _clause_records(
         if role is not None:
             kinds.add(role)
     clause_kinds = frozenset(kinds)
-    s_start = sentence[0]
+    s_start = (<tuple>sentence)[0]
     sentence_entities = sentence_memo.get(s_start)
     if sentence_entities is None:
         m_lo = _mention_from(mstarts, nm, s_start)
-        m_hi = _mention_from(mstarts, nm, sentence[1])
-        sentence_entities = frozenset([items[k][2] for k in range(m_lo, m_hi)])
+        m_hi = _mention_from(mstarts, nm, (<tuple>sentence)[1])
+        sentence_entities = frozenset([(<tuple>items[k])[2] for k in range(m_lo, m_hi)])
         sentence_memo[s_start] = sentence_entities
     # the records
     cdef list found = []
     cdef int polarity, subject_actor, pos, j, best_end
+    cdef tuple m
     cdef double value, weight
     cdef bint price, background, negated, any_negated = False, governed
     for i in range(n_cands):
@@ -823,7 +826,7 @@ cdef void _clause_records(
             if c.set[subj] == p.mention_set:
                 k = _mention_from(mstarts, nm, c.start[subj])
                 if k < nm and <int>mstarts[k] < c.start[subj] + 1:
-                    subject_entity = items[k][2]
+                    subject_entity = (<tuple>items[k])[2]
             elif fl & F_COMPANY:
                 subject_actor = p.company_role
             elif fl & F_DRIVER:
@@ -835,7 +838,7 @@ cdef void _clause_records(
                 m_lo = _mention_from(mstarts, nm, start if start > pos - 40 else pos - 40)
                 m_hi = _mention_from(mstarts, nm, pos)
                 for k in range(m_lo, m_hi):
-                    m = items[k]
+                    m = <tuple>items[k]
                     if m[1] <= pos and pos - m[1] <= 20 and (owner is None or m[1] > best_end):
                         owner = m[2]
                         best_end = m[1]
@@ -915,7 +918,7 @@ cdef class Weighing:
         self.implicit_elsewhere = weights.implicit_elsewhere
 
 
-cdef double _about(Weighing w, object r, frozenset own, bint leads, bint price) except? -1.0:
+cdef double _about(Weighing w, tuple r, frozenset own, bint leads, bint price) except? -1.0:
     """As `stance._about`."""
     cdef object subject, k, kind_name
     cdef int role
@@ -965,7 +968,9 @@ def tally(Weighing w, tuple records, frozenset own, bint leads, cues):
     cdef double base, value
     cdef bint is_price
     cdef dict per = {}
-    for r in records:
+    cdef tuple r
+    for item in records:
+        r = <tuple>item
         base = r[3]
         is_price = r[4] == "price"
         value = base * _about(w, r, own, leads, is_price)
@@ -1082,7 +1087,8 @@ def prepare(Weighing w, tuple records):
     cdef int b, role, sentence, top = 0, slot
     cdef int *key_at = NULL  # 2 * sentence + (field is the body) -> key index, or -1
     cdef bint price
-    cdef object r, subject, k, kind_name, kinds, scope
+    cdef tuple r
+    cdef object subject, k, kind_name, kinds, scope
     p.w = w
     p.records = records
     p.bits = {}
@@ -1100,7 +1106,7 @@ def prepare(Weighing w, tuple records):
     p.sentence = <mask_t *>_alloc(n, sizeof(mask_t))
     p.n = n
     for i in range(n):
-        r = records[i]
+        r = <tuple>records[i]
         if r[0] != "title" and r[0] != "body":
             return None  # keyed as they are by `tally`
         sentence = r[1]
@@ -1113,7 +1119,7 @@ def prepare(Weighing w, tuple records):
         for i in range(2 * top + 2):
             key_at[i] = -1
         for i in range(n):
-            r = records[i]
+            r = <tuple>records[i]
             slot = 2 * <int>r[1] + (r[0] != "title")
             if key_at[slot] < 0:
                 key_at[slot] = <int>len(p.keys)
@@ -1122,7 +1128,7 @@ def prepare(Weighing w, tuple records):
     finally:
         free(key_at)
     for i in range(n):
-        r = records[i]
+        r = <tuple>records[i]
         p.base[i] = r[3]
         price = r[4] == "price"
         p.price[i] = price
@@ -1197,6 +1203,7 @@ def tally_prepared(Weighed p, frozenset own, bint leads, cues):
     cdef mask_t mine = 0
     cdef Py_ssize_t i
     cdef int k, n_seen = 0, mode
+    cdef tuple r
     cdef double *sums = <double *>_alloc(p.n_keys, sizeof(double))
     cdef int *order = <int *>_alloc(p.n_keys, sizeof(int))
     cdef unsigned char *seen = <unsigned char *>_alloc(p.n_keys, 1)
@@ -1246,7 +1253,7 @@ def tally_prepared(Weighed p, frozenset own, bint leads, cues):
                 order[n_seen] = k
                 n_seen += 1
             if cues is not None:
-                r = p.records[i]
+                r = <tuple>p.records[i]
                 cues.append(_tuple_new(w.cue_type, (r[2], r[0], r[1], value, r[12], r[13])))
         for i in range(n_seen):
             k = order[i]

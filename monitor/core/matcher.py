@@ -73,13 +73,26 @@ def normalize_text(text: str) -> str:
     return text
 
 
+# The last two texts folded, each followed by its fold: the matcher and then the stance
+# scan fold the same headline and body of an article. One tuple, replaced whole, so
+# that threads sharing it find a text with its own fold or miss.
+_folded: tuple[str, str, str, str] = ("", "", "", "")
+
+
 def fold(text: str) -> str:
     """Lower-case `text` without changing its length (spans must stay valid)."""
+    global _folded
+    memo = _folded
+    if text is memo[0]:
+        return memo[1]
+    if text is memo[2]:
+        return memo[3]
     low = text.lower()
-    if len(low) == len(text):
-        return low
-    # A few characters (e.g. 'İ') lower to two code points; keep those as they are.
-    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    if len(low) != len(text):
+        # A few characters (e.g. 'İ') lower to two code points; keep those as they are.
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    _folded = (text, low, memo[0], memo[1])
+    return low
 
 
 def compact_key(text: str) -> str:

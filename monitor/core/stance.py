@@ -339,10 +339,9 @@ def _locate(hit: Hit, text: str) -> tuple[int, int] | None:
     return None
 
 
-class _Mention(NamedTuple):
-    start: int
-    end: int
-    entity: str
+# One entity mention in a field: (start, end, entity). A plain tuple, not a NamedTuple:
+# indexing a tuple subclass goes through its __getitem__, several times the cost.
+_Mention = tuple[int, int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +363,6 @@ def _mentions(article: Article, hits: Sequence[Hit], known: frozenset[str]) -> d
     n_title, n_text = len(title), len(text)
     in_title: list[_Mention] = []
     in_body: list[_Mention] = []
-    new = _new_tuple
     for hit in hits:
         entity = hit.entity
         if entity not in known:
@@ -376,14 +374,14 @@ def _mentions(article: Article, hits: Sequence[Hit], known: frozenset[str]) -> d
                 if where is None:
                     continue
                 start, end = where
-            in_title.append(new(_Mention, (start, end, entity)))
+            in_title.append((start, end, entity))
         else:
             if not 0 <= start < end <= n_text:
                 where = _locate(hit, text)
                 if where is None:
                     continue
                 start, end = where
-            in_body.append(new(_Mention, (start, end, entity)))
+            in_body.append((start, end, entity))
     in_title.sort(key=_start_of)  # stable: mentions at one start keep the hits' order
     in_body.sort(key=_start_of)
     return {
@@ -454,7 +452,7 @@ def _merge(t: _Text, mentions: _Mentions) -> list[TermMatch]:
     """The field's terms and its entity mentions (as MENTION_GROUP tokens), by start."""
     tokens = list(t.tokens)
     if mentions.items:
-        tokens.extend(TermMatch(m.start, m.end, _MENTION_GROUPS) for m in mentions.items)
+        tokens.extend(TermMatch(m[0], m[1], _MENTION_GROUPS) for m in mentions.items)
         tokens.sort()  # by start: tuples compare their first field first
     return tokens
 
@@ -621,7 +619,7 @@ def _clause_modifier(ctx: _Context, marks: _ClauseMarks, start: int, sentence: i
 
 def _entity_at(ctx: _Context, tok: TermMatch) -> str | None:
     for m in ctx.mentions.between(tok.start, tok.start + 1):
-        return m.entity
+        return m[2]
     return None
 
 
@@ -629,9 +627,9 @@ def _owner(ctx: _Context, pos: int, clause_start: int) -> str | None:
     """The entity named just before a share-price word ("Nvidia shares", "삼성전자 주가")."""
     best: _Mention | None = None
     for m in ctx.mentions.between(max(clause_start, pos - 40), pos):
-        if m.end <= pos and pos - m.end <= 20 and (best is None or m.end > best.end):
+        if m[1] <= pos and pos - m[1] <= 20 and (best is None or m[1] > best[1]):
             best = m
-    return best.entity if best else None
+    return best[2] if best else None
 
 
 def _candidates(
@@ -684,13 +682,13 @@ def _clause_records(
     marks = _clause_marks(lang, tokens, cue_starts)
     modifier = _clause_modifier(ctx, marks, start, index)
     refuted, background_from, actors = marks.refute, marks.background_from, marks.actors
-    clause_entities = frozenset(m.entity for m in ctx.mentions.between(start, end))
+    clause_entities = frozenset(m[2] for m in ctx.mentions.between(start, end))
     roles = ctx.roles
     clause_kinds = actors.union(roles[e] for e in clause_entities if e in roles)
     sentence_entities = ctx.sentence_entities.get(sentence.start)
     if sentence_entities is None:
         sentence_entities = frozenset(
-            m.entity for m in ctx.mentions.between(sentence.start, sentence.end)
+            m[2] for m in ctx.mentions.between(sentence.start, sentence.end)
         )
         ctx.sentence_entities[sentence.start] = sentence_entities
     found: list[tuple[int, int, _Record]] = []
