@@ -126,3 +126,25 @@ def test_the_letters_the_native_splitter_folds_are_those_re_folds() -> None:
     assert found == {"\u0130": ["i"], "\u0131": ["i"], "\u017f": ["s"], "\u212a": ["k"]}
     # and `str.lower` makes an ASCII character of only one of them
     assert [ch for ch in everything if ch.lower().isascii()] == ["\u212a"]
+
+
+@needs_native
+def test_spans_are_whole_span_values_that_are_freed_with_their_list() -> None:
+    # The kernel fills Span values slot by slot (monitor/core/_tuples.pxi): each must be
+    # a Span like one made in Python, hold its own references and give them all back.
+    import gc
+    import sys
+
+    text = "엔비디아 주가가 급락했다. Nvidia shares fell! Why? (Analysts) said so. 끝"
+    spans = split_sentences(text)
+    assert spans == _split_python(text)
+    assert all(type(s) is Span for s in spans)
+    assert [s.text for s in spans] == [text[s.start : s.end] for s in spans]
+    assert hash(tuple(spans)) == hash(tuple(_split_python(text)))
+    gc.collect()
+    before = sys.getrefcount(Span), sys.getrefcount(text)
+    for _ in range(2000):
+        split_sentences(text)
+        split_headline("“값비싼 엔비디아 AI칩 필요한가?” vs “고성능 칩 수요 더 커질 것”")
+    gc.collect()
+    assert (sys.getrefcount(Span), sys.getrefcount(text)) == before

@@ -25,7 +25,7 @@ from cpython.unicode cimport (
     PyUnicode_READ,
 )
 
-cdef object _tuple_new = tuple.__new__
+include "_tuples.pxi"
 
 
 cdef inline void _add_stripped(
@@ -37,7 +37,7 @@ cdef inline void _add_stripped(
     while b > a and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, b - 1)):
         b -= 1
     if b > a:
-        spans.append(_tuple_new(span, (a, b, text[a:b])))
+        spans.append(_subtuple(span, (a, b, text[a:b])))
 
 
 cdef inline bint _is_mark(Py_UCS4 ch) noexcept nogil:
@@ -180,7 +180,7 @@ cdef class Splitter:
             s = begin
             while Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, s)):
                 s += 1
-            spans.append(_tuple_new(span, (s, k, text[s:k])))
+            spans.append(_subtuple(span, (s, k, text[s:k])))
             begin = i = k
         _add_stripped(spans, span, text, kind, data, begin, n)
         return spans

@@ -66,7 +66,7 @@ COUNTER = F_COUNTER
 ALTERNATIVE = F_ALTERNATIVE
 DOUBT = F_DOUBT
 
-cdef object _tuple_new = tuple.__new__
+include "_tuples.pxi"
 cdef int _NO_BACKGROUND = 1 << 30
 
 
@@ -703,7 +703,7 @@ cdef object _flipped(Plan plan, tuple r):
     cdef list items = list(r)
     items[3] = -r[3]
     items[13] = True
-    return _tuple_new(plan.record_type, tuple(items))
+    return _subtuple(plan.record_type, tuple(items))
 
 
 cdef void _clause_records(
@@ -871,7 +871,7 @@ cdef void _clause_records(
         if refuted:
             value = -value
         found.append(
-            _tuple_new(
+            _subtuple(
                 p.record_type,
                 (
                     part, index, cue_id, value, scope, subject_entity, subject_actor,
@@ -989,7 +989,7 @@ def tally(Weighing w, tuple records, frozenset own, bint leads, cues):
         key = (r[0], r[1])
         per[key] = per.get(key, 0.0) + value
         if cues is not None:
-            cues.append(_tuple_new(w.cue_type, (r[2], r[0], r[1], value, r[12], r[13])))
+            cues.append(_subtuple(w.cue_type, (r[2], r[0], r[1], value, r[12], r[13])))
     return pos, neg, price, context_pos, context_neg, per
 
 
@@ -1254,7 +1254,7 @@ def tally_prepared(Weighed p, frozenset own, bint leads, cues):
                 n_seen += 1
             if cues is not None:
                 r = <tuple>p.records[i]
-                cues.append(_tuple_new(w.cue_type, (r[2], r[0], r[1], value, r[12], r[13])))
+                cues.append(_subtuple(w.cue_type, (r[2], r[0], r[1], value, r[12], r[13])))
         for i in range(n_seen):
             k = order[i]
             per[p.keys[k]] = sums[k]

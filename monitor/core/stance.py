@@ -1014,6 +1014,11 @@ def _about(r: _Record, own: frozenset[str], index: _RoleIndex, w: Weights, leads
     return w.implicit if leads else w.implicit_elsewhere
 
 
+# The labels as module constants: an attribute of an Enum class is looked up through
+# its metaclass, which costs more than the rest of a label decision.
+_BULLISH, _BEARISH = StanceLabel.BULLISH, StanceLabel.BEARISH
+_MIXED, _NEUTRAL = StanceLabel.MIXED, StanceLabel.NEUTRAL
+
 _DEBATE_DISCOUNT = 0.6
 _HINTED_MIN_SIDE = 0.45  # evidence the weaker side needs under a headline question
 _UNMARKED_SHARE = 0.4
@@ -1032,7 +1037,7 @@ def _label(
         # A price-move report follows the move it reports, whatever else it says.
         sign = 1.0 if price > 0 else -1.0
         score = sign * max(abs(score), th.bullish if sign > 0 else -th.bearish)
-        label = StanceLabel.BULLISH if sign > 0 else StanceLabel.BEARISH
+        label = _BULLISH if sign > 0 else _BEARISH
         return label, score, strength * min(1.0, abs(score) / 0.6)
     # Earlier events told as context are no argument of this story's debate.
     arg_pos, arg_neg = pos - context_pos, neg - context_neg
@@ -1052,17 +1057,17 @@ def _label(
         mixed = share >= _UNMARKED_SHARE and min(arg_pos, arg_neg) >= _UNMARKED_MIN_SIDE
     if mixed:
         return (
-            StanceLabel.MIXED,
+            _MIXED,
             score,
             min(1.0, (0.5 + share) * (1.0 - math.exp(-(total + debate) / 2))),
         )
     if abs(pos - neg) < w.min_evidence:
-        return StanceLabel.NEUTRAL, score, 0.5 * math.exp(-total)
+        return _NEUTRAL, score, 0.5 * math.exp(-total)
     if score >= th.bullish:
-        return StanceLabel.BULLISH, score, strength * min(1.0, abs(score) / 0.6)
+        return _BULLISH, score, strength * min(1.0, abs(score) / 0.6)
     if score <= th.bearish:
-        return StanceLabel.BEARISH, score, strength * min(1.0, abs(score) / 0.6)
-    return StanceLabel.NEUTRAL, score, 0.5 * math.exp(-total)
+        return _BEARISH, score, strength * min(1.0, abs(score) / 0.6)
+    return _NEUTRAL, score, 0.5 * math.exp(-total)
 
 
 def _add(chosen: list[str], s: str) -> None:
@@ -1087,7 +1092,7 @@ def _evidence(
     """One to three sentences behind `label`; `per` sums the cues of each (field,
     sentence) in the order they were first seen."""
     chosen: list[str] = []
-    if label is StanceLabel.MIXED:
+    if label is _MIXED:
         if analysis.debate_in_title and analysis.title_sentences:
             _add(chosen, analysis.title_sentences[0].text)
         if per:
@@ -1103,11 +1108,11 @@ def _evidence(
                 _add(chosen, _sentence_text(analysis, best_pos))
             if best_neg is not None and low < 0:
                 _add(chosen, _sentence_text(analysis, best_neg))
-    elif label is StanceLabel.BULLISH:
+    elif label is _BULLISH:
         # largest first; a stable sort keeps first-seen order among equal sums
         for key, _ in sorted([kv for kv in per.items() if kv[1] > 0], key=_value_of, reverse=True):
             _add(chosen, _sentence_text(analysis, key))
-    elif label is StanceLabel.BEARISH:
+    elif label is _BEARISH:
         for key, _ in sorted([kv for kv in per.items() if kv[1] < 0], key=_value_of):
             _add(chosen, _sentence_text(analysis, key))
     if not chosen:
@@ -1202,7 +1207,7 @@ def _assess(
     known = lexicon.index.known
     for target in targets:
         if lang is None:
-            neutral = Stance(target=target, label=StanceLabel.NEUTRAL, score=0.0)
+            neutral = Stance(target=target, label=_NEUTRAL, score=0.0)
             out[target] = (neutral, (), 0.0)
             continue
         if target in known:
