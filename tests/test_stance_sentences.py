@@ -121,3 +121,28 @@ def test_split_headline(title: str, want: list[str]) -> None:
     assert [s.text for s in spans] == want
     for s in spans:
         assert title[s.start : s.end] == s.text
+
+
+ENDINGS = ("?", "까", "인가", "되나")
+
+
+@pytest.mark.parametrize(
+    ("part", "asks"),
+    [
+        ("엔비디아 독주 흔들리나?", True),
+        ("엔비디아 AI칩 필요한가", False),  # ends in 한가: no listed ending (인가 is)
+        ("엔비디아가 답인가", True),
+        ("HBM 수요 더 커질까", True),
+        ("“HBM 수요 더 커질까”", True),  # closing quotes and brackets are not the ending
+        ("HBM 수요 더 커질까.)", True),
+        ("반도체 회복 되나 ", True),
+        ("엔비디아 주가 급락", False),
+        ("Is Nvidia a buy", False),  # English asks with "?" only
+        ("WILL HBM DEMAND LAST?", True),
+        ("", False),
+    ],
+)
+def test_a_headline_part_asks_by_its_mark_or_its_ending(part: str, asks: bool) -> None:
+    from monitor.core.stance import _asks
+
+    assert _asks(part, ENDINGS) is asks

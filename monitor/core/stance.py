@@ -263,8 +263,8 @@ def _asks(part: str, endings: tuple[str, ...]) -> bool:
     """Whether a headline part is a question: a `?`, or a question ending (`~일까`)."""
     if "?" in part:
         return True
-    end = part.rstrip(_CLOSERS).lower()
-    return any(end.endswith(e) for e in endings if e != "?")
+    # str.endswith takes a tuple; "?" among the endings was answered above
+    return part.rstrip(_CLOSERS).lower().endswith(endings)
 
 
 def _choose_language(article: Article, lexicon: Lexicon) -> CompiledLanguage | None:
@@ -282,7 +282,7 @@ def _split_article(
     title = article.title
     title_spans = [Span(0, len(title), title)] if title else []
     parts = split_headline(title)
-    questions = tuple(p for p in parts if _asks(p.text, lang.question_endings))
+    questions = tuple([p for p in parts if _asks(p.text, lang.question_endings)])
     text = article.text
     if sentences is None:
         sentences = split_sentences(text)
