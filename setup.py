@@ -2,15 +2,15 @@
 
 The matcher, the engine, rule evaluation and the stance analysis are compiled from
 their own sources (`monitor/core/matcher.py`, `engine.py`, `firing.py`, `stance.py`).
-Three typed kernels replace Python where they are built: `_stance_native.pyx`, used by
+Four typed kernels replace Python where they are built: `_stance_native.pyx`, used by
 stance.py for the scan, clause analysis and weighing, `_sentences_native.pyx`, used by
-sentences.py to split sentences, and `_slots_native.pyx`, used by slots.py to build
-frozen dataclass values; each module keeps its own Python as the reference and runs
-it otherwise. When a build fails (no compiler, no Python headers, a
-Cython error) the package installs and runs that module as pure Python. Set
-SEMIS_MONITOR_PURE=1 at install time to skip the compilation on purpose. Either way, an
-extension left in the source tree by an earlier editable install is removed first, so
-that Python never imports a stale one.
+sentences.py to split sentences, `_slots_native.pyx`, used by slots.py to build frozen
+dataclass values, and `_matcher_native.pyx`, used by matcher.py to check the automaton's
+matches; each module keeps its own Python as the reference and runs it otherwise. When a
+build fails (no compiler, no Python headers, a Cython error) the package installs and runs
+that module as pure Python. Set SEMIS_MONITOR_PURE=1 at install time to skip the
+compilation on purpose. Either way, an extension left in the source tree by an earlier
+editable install is removed first, so that Python never imports a stale one.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ COMPILED = [  # monitor/app/daemon.py's COMPILED_MODULES names the same modules
     "monitor/core/_stance_native.pyx",
     "monitor/core/_sentences_native.pyx",
     "monitor/core/_slots_native.pyx",
+    "monitor/core/_matcher_native.pyx",
 ]
 HERE = Path(__file__).resolve().parent
 

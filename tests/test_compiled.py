@@ -30,11 +30,13 @@ COMPILED = not matcher.__file__.endswith(".py")
 
 
 def _pure() -> ModuleType:
+    """matcher.py loaded from its source, with the native kernel switched off."""
     spec = importlib.util.spec_from_file_location("monitor.core._matcher_source", SOURCE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while building
     spec.loader.exec_module(module)
+    module._native = None
     return module
 
 

@@ -79,6 +79,7 @@ COMPILED_MODULES = (
     ("monitor.core._stance_native", "_stance_native.pyx"),
     ("monitor.core._sentences_native", "_sentences_native.pyx"),
     ("monitor.core._slots_native", "_slots_native.pyx"),
+    ("monitor.core._matcher_native", "_matcher_native.pyx"),
 )
 
 

@@ -20,6 +20,10 @@ runs the automaton once per field, and then checks each raw hit:
 Texts must be normalised first (`normalize_text`: NFKC, single spaces); the
 engine does that. The automaton comes from ahocorasick_rs, chosen by measurement
 (see `benchmarks/engine.py`). Everything here is pure and immutable once built.
+
+Where setup.py could compile it, the typed kernel `_matcher_native.pyx` walks the
+automaton's matches and applies these checks (`Matcher.find_by_field` and
+`Matcher.entities`); the Python below is its reference and runs otherwise.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ from typing import Any, Literal
 import ahocorasick_rs
 
 from monitor.core.models import Hit
+
+try:  # the typed kernel of the scan, where setup.py could compile it
+    from monitor.core import _matcher_native as _native
+except ImportError:  # pragma: no cover - the Python below does the same
+    _native = None  # type: ignore[assignment]
 
 Field = Literal["title", "body"]
 TermHit = tuple[Field, int, int]  # (field, start, end)
@@ -180,6 +189,8 @@ class Matcher:
     guarded: frozenset[int] = frozenset()  # groups with a context requirement
     keys: tuple[str, ...] = field(default=(), repr=False)  # folded patterns, by index
     payloads: tuple[tuple[Any, ...], ...] = field(default=(), repr=False)  # by pattern index
+    # The same scan in the native kernel (where built); None runs the Python below.
+    native: _native.Kernel | None = field(default=None, repr=False, compare=False)
 
     def find(self, title: str, body: str) -> tuple[list[Found], dict[str, list[TermHit]]]:
         """Accepted entity hits (title first, then by position) and term hits of
@@ -193,6 +204,8 @@ class Matcher:
         self, title: str, body: str
     ) -> tuple[list[Accepted], list[Accepted], dict[str, list[TermHit]]]:
         """`find` as two lists, the title's hits and the body's, each by position."""
+        if self.native is not None:
+            return self.native.find_by_field(title, body)
         terms: dict[str, list[TermHit]] = {}
         x_title: _Spans = {}
         x_body: _Spans = {}
@@ -214,6 +227,8 @@ class Matcher:
 
     def entities(self, title: str, body: str) -> tuple[str, ...]:
         """Only the entity ids: the same checks as `find`, without building hits."""
+        if self.native is not None:
+            return self.native.entities(title, body)
         terms: dict[str, list[TermHit]] = {}
         x_title: _Spans = {}
         x_body: _Spans = {}
@@ -498,12 +513,26 @@ def build_matcher(
 
     keys = tuple(by_key)
     automaton = ahocorasick_rs.AhoCorasick(list(keys)) if keys else None
+    payloads = tuple(_payload(key, by_key[key]) for key in keys)
+    native = None
+    if _native is not None:
+        native = _native.Kernel(
+            automaton,
+            keys,
+            payloads,
+            groups,
+            guarded,
+            fold,
+            (_ALIAS, _TERM, _EXCLUDE, _SURE, _WORD),
+            (_LEFT_HANGUL, _LEFT_ALNUM, _RIGHT_ALNUM),
+        )
     return Matcher(
         automaton=automaton,
         keys=keys,
-        payloads=tuple(_payload(key, by_key[key]) for key in keys),
+        payloads=payloads,
         groups=groups,
         guarded=guarded,
         alias_count=alias_count,
         pattern_count=sum(len(r) for r in by_key.values()),
+        native=native,
     )
