@@ -540,11 +540,7 @@ cdef class Kernel:
         if not isinstance(text, str):
             raise TypeError(f"expected a str, not {type(text).__name__}")
         n = PyUnicode_GET_LENGTH(text)
-        low = _lower_same(text)
-        if low is None:
-            low = text.lower()
-        if PyUnicode_GET_LENGTH(low) != n:
-            low = self.fold(text)
+        low = self.fold(text)  # matcher.fold: lower() below, memoised for the stance scan
         result = self.find_matches(low, overlapping=True)
         matches = result if type(result) is list else list(result)
         m = PyList_GET_SIZE(matches)

@@ -96,7 +96,7 @@ def fold(text: str) -> str:
         return memo[1]
     if text is memo[2]:
         return memo[3]
-    low = text.lower()
+    low = text.lower() if _native is None else _native.lower(text)
     if len(low) != len(text):
         # A few characters (e.g. 'İ') lower to two code points; keep those as they are.
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
