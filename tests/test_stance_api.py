@@ -96,3 +96,26 @@ def test_article_in_a_language_without_a_lexicon_uses_another(lexicon: Lexicon) 
     only_en = Lexicon(languages={"en": lexicon.languages["en"]}, weights=lexicon.weights)
     a = Article(feed="t", item_id="1", title="Nvidia shares plunge 10%", lang="ko")
     assert assess(a, "nvidia", find_hits(a), only_en).label == StanceLabel.BEARISH
+
+
+def test_the_engine_hands_its_matches_over_and_gets_the_stances_hits_give() -> None:
+    # analyze() passes the matcher's own hit lists to the stance step instead of the Hit
+    # values; every stance must be what assess_all makes of the hits alone.
+    import json
+    from pathlib import Path
+
+    from monitor.commands.explain import article_from_dict
+    from monitor.core.engine import analyze
+    from monitor.rulefiles import default_rules_dir, load_ruleset
+
+    rs = load_ruleset(default_rules_dir())
+    corpus = Path(__file__).resolve().parent / "data" / "corpus"
+    compared = 0
+    for path in sorted(corpus.glob("*.jsonl")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            analysis = analyze(rs, article_from_dict(json.loads(line), f"{path.stem}-{n}"))
+            targets = [t for t in rs.stance_targets if t in analysis.entities]
+            alone = assess_all(analysis.article, targets, analysis.hits, rs.lexicon, rs.thresholds)
+            assert analysis.stance == alone, (path.name, n)
+            compared += len(targets)
+    assert compared > 100

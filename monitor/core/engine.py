@@ -254,7 +254,15 @@ def _scan(rs: RuleSet, article: Article, *, with_stance: bool = True) -> _Scan:
     if with_stance:
         targets = [t for t in rs.stance_targets if t in by_entity]
         if targets:
-            stance = assess_all(article, targets, hits, rs.lexicon, rs.thresholds, sentences)
+            stance = assess_all(
+                article,
+                targets,
+                hits,
+                rs.lexicon,
+                rs.thresholds,
+                sentences,
+                (in_title, in_body),
+            )
     facts = _new_facts(article, title, text, by_entity, terms, stance, {})
     return _new_scan(article, hits, facts, entities)
 

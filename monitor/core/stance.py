@@ -390,6 +390,24 @@ def _mentions(article: Article, hits: Sequence[Hit], known: frozenset[str]) -> d
     }
 
 
+# The matcher's accepted hits of the headline and of the body, each in position order:
+# (start, end, entity, ...) tuples, as `Matcher.find_by_field` gives them.
+Matched = tuple[Sequence[tuple[Any, ...]], Sequence[tuple[Any, ...]]]
+
+
+def _matched_mentions(matched: Matched, known: frozenset[str]) -> dict[str, _Mentions]:
+    """`_mentions` read from the matcher's hits (the engine has them): the same
+    mentions, without going through Hit values."""
+    in_title = [(c[0], c[1], c[2]) for c in matched[0] if c[2] in known]
+    in_body = [(c[0], c[1], c[2]) for c in matched[1] if c[2] in known]
+    in_title.sort(key=_start_of)  # in order already; kept as `_mentions` orders them
+    in_body.sort(key=_start_of)
+    return {
+        "title": _new_mentions(tuple(in_title), tuple([m[0] for m in in_title])),
+        "body": _new_mentions(tuple(in_body), tuple([m[0] for m in in_body])),
+    }
+
+
 _new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
@@ -943,10 +961,13 @@ def _analyse(
     hits: Sequence[Hit],
     known: frozenset[str],
     sentences: Sequence[Span] | None,
+    matched: Matched | None = None,
 ) -> _Analysis:
     """Everything that does not depend on the target; `known` are the entities whose
     mentions count (the lexicon's roles plus the target)."""
-    mentions = _mentions(article, hits, known)
+    mentions = (
+        _mentions(article, hits, known) if matched is None else _matched_mentions(matched, known)
+    )
     plan = lexicon.plans.get(lang.lang) if _native is not None else None
     if plan is not None:
         found = _native_records(plan, article, lang, lexicon, mentions, sentences)
@@ -1200,6 +1221,7 @@ def _assess(
     thresholds: StanceThresholds,
     detailed: bool,
     sentences: Sequence[Span] | None = None,
+    matched: Matched | None = None,
 ) -> dict[str, _Assessed]:
     lang = _choose_language(article, lexicon)
     out: dict[str, _Assessed] = {}
@@ -1212,10 +1234,10 @@ def _assess(
             continue
         if target in known:
             if shared is None:
-                shared = _analyse(article, lang, lexicon, hits, known, sentences)
+                shared = _analyse(article, lang, lexicon, hits, known, sentences, matched)
             analysis = shared
         else:
-            analysis = _analyse(article, lang, lexicon, hits, known | {target}, sentences)
+            analysis = _analyse(article, lang, lexicon, hits, known | {target}, sentences, matched)
         if detailed:
             cues: list[Cue] = []
             stance = _judge(analysis, target, lexicon, thresholds, cues)
@@ -1232,13 +1254,15 @@ def assess_all(
     lexicon: Lexicon,
     thresholds: StanceThresholds = StanceThresholds(),
     sentences: Sequence[Span] | None = None,
+    matched: Matched | None = None,
 ) -> dict[str, Stance]:
     """The stance of `article` toward each of `targets`; `sentences` are those of
-    `article.text` (`split_sentences`) if the caller has them already.
+    `article.text` (`split_sentences`) and `matched` the matcher's hits behind `hits`
+    (`Matcher.find_by_field`'s headline and body lists), if the caller has them.
 
     The analysis that does not depend on the target is done once for all of them
     (once more for a target that the lexicon's roles do not name)."""
-    reports = _assess(article, targets, hits, lexicon, thresholds, False, sentences)
+    reports = _assess(article, targets, hits, lexicon, thresholds, False, sentences, matched)
     return {t: r[0] for t, r in reports.items()}
 
 
