@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/monitor: pyproject.toml setup.py monitor/core/matcher.py monitor/core/stance.py \
 		monitor/core/engine.py monitor/core/firing.py monitor/core/_stance_native.pyx \
 		monitor/core/_sentences_native.pyx monitor/core/_slots_native.pyx \
-		monitor/core/_matcher_native.pyx
+		monitor/core/_matcher_native.pyx monitor/core/_tuples.pxi
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
