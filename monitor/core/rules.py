@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from monitor.core.durations import parse_duration
 from monitor.core.errors import RuleError
-from monitor.core.firing import check, rule_match
+from monitor.core.firing import Plan, check, make_plan, rule_match
 from monitor.core.firing import fire as fire  # re-exported: part of this module's API
 from monitor.core.matcher import TermHit, term_key
 from monitor.core.models import Article, Hit, RuleMatch, Stance
@@ -356,6 +356,11 @@ class CompiledRule:
     stance: tuple[tuple[str, frozenset[str]], ...]
     path: str = ""
     line: int | None = None
+    # the rule as monitor/core/firing.py evaluates it, built once here
+    plan: Plan = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plan", make_plan(self))  # frozen: set once, here
 
     def anchors(self) -> tuple[str, ...] | None:
         """Index keys one of which must be present for the rule to hold;
