@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from monitor.app.dispatch import Dispatcher, DispatchSettings
 from monitor.app.poll import Poller
@@ -45,10 +46,12 @@ async def test_a_limited_claim_takes_the_longest_overdue_first_and_leaves_the_re
 class LeaseWatch:
     """A real store that also tracks how many feed leases its owner holds at once."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, release_delay_s: float = 0.0) -> None:
         self._inner = inner
         self.held: set[str] = set()
         self.most = 0
+        self._delay = release_delay_s
+        self._releases = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -60,15 +63,20 @@ class LeaseWatch:
         return names
 
     async def release_feed(self, owner: str, name: str) -> None:
+        self._releases += 1
+        if self._delay and self._releases % 2:  # every other release is slow to commit
+            await asyncio.sleep(self._delay)
         await self._inner.release_feed(owner, name)
         self.held.discard(name)
 
 
+@pytest.mark.parametrize("release_delay_s", [0.0, 0.05])
 async def test_a_poller_keeps_at_most_its_concurrency_leased(
-    tmp_path: Path, store_url: str
+    tmp_path: Path, store_url: str, release_delay_s: float
 ) -> None:
     """40 due feeds, concurrency 4: never more than 4 leases held at once, yet every
-    feed is polled in the one call."""
+    feed is polled in the one call; also when releasing a lease takes the store a while
+    (a slot is free only once its lease is)."""
     async with FeedHost(40, delay_s=0.02) as feeds:
         config = Config(
             store=StoreConfig(url=store_url, lease=30),
@@ -80,7 +88,7 @@ async def test_a_poller_keeps_at_most_its_concurrency_leased(
             open_store(store_url, clock=clock, instance_id="solo") as s,
             aiohttp.ClientSession() as session,
         ):
-            watch = LeaseWatch(s)
+            watch = LeaseWatch(s, release_delay_s)
             outcomes = await Poller(config, watch, session, clock, owner="solo").poll_due()
             assert await s.claim_feeds("other", feeds.names, clock.now(), 30) == []
         assert sorted(o.feed for o in outcomes) == feeds.names

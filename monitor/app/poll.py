@@ -156,11 +156,14 @@ class Poller:
         try:
             return await self._guarded(self._feeds[name], states)
         finally:
-            self._inflight -= 1
             try:
                 await self._store.release_feed(self._owner, name)
             except MonitorError as e:
                 log.warning("feed_release_failed", feed=name, error=redact(str(e)))
+            finally:
+                # The slot is free once the lease is: freed before, another poll's claim
+                # could land while this release is still on its way to the store.
+                self._inflight -= 1
 
     async def poll_all(self, feeds: Sequence[FeedConfig] | None = None) -> list[FeedOutcome]:
         """Poll every enabled feed (or `feeds`) once, due or not."""
