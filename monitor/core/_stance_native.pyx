@@ -918,9 +918,18 @@ cdef class Weighing:
         self.implicit_elsewhere = weights.implicit_elsewhere
 
 
+cdef inline object _kind_name(Weighing w, int role):
+    """The lexicon's name (@target / @driver / @company) of a role."""
+    if role == w.target_role:
+        return w.target_name
+    if role == w.driver_role:
+        return w.driver_name
+    return w.company_name
+
+
 cdef double _about(Weighing w, tuple r, frozenset own, bint leads, bint price) except? -1.0:
     """As `stance._about`."""
-    cdef object subject, k, kind_name
+    cdef object subject, k
     cdef int role
     if price:
         subject = r[5]
@@ -934,13 +943,7 @@ cdef double _about(Weighing w, tuple r, frozenset own, bint leads, bint price) e
                 if k is None:
                     return 0.0
                 role = k
-            if role == w.target_role:
-                kind_name = w.target_name
-            elif role == w.driver_role:
-                kind_name = w.driver_name
-            else:
-                kind_name = w.company_name
-            if kind_name not in r[7]:
+            if _kind_name(w, role) not in r[7]:
                 return 0.0
             return 1.0 if role == w.target_role else w.other_company_price
         if r[6]:
@@ -1088,7 +1091,7 @@ def prepare(Weighing w, tuple records):
     cdef int *key_at = NULL  # 2 * sentence + (field is the body) -> key index, or -1
     cdef bint price
     cdef tuple r
-    cdef object subject, k, kind_name, kinds, scope
+    cdef object subject, k, kinds, scope
     p.w = w
     p.records = records
     p.bits = {}
@@ -1155,13 +1158,7 @@ def prepare(Weighing w, tuple records):
                 k = w.base.get(subject)
                 if k is not None:
                     role = k
-                    if role == w.target_role:
-                        kind_name = w.target_name
-                    elif role == w.driver_role:
-                        kind_name = w.driver_name
-                    else:
-                        kind_name = w.company_name
-                    if kind_name in r[7]:
+                    if _kind_name(w, role) in r[7]:
                         p.if_not[i] = 1.0 if role == w.target_role else w.other_company_price
                 continue
             if r[6]:

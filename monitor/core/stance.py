@@ -382,7 +382,13 @@ def _mentions(article: Article, hits: Sequence[Hit], known: frozenset[str]) -> d
                     continue
                 start, end = where
             in_body.append((start, end, entity))
-    in_title.sort(key=_start_of)  # stable: mentions at one start keep the hits' order
+    return _by_field(in_title, in_body)
+
+
+def _by_field(in_title: list[_Mention], in_body: list[_Mention]) -> dict[str, _Mentions]:
+    """Each field's mentions ordered by start (stable: mentions at one start keep the
+    hits' order)."""
+    in_title.sort(key=_start_of)
     in_body.sort(key=_start_of)
     return {
         "title": _new_mentions(tuple(in_title), tuple([m[0] for m in in_title])),
@@ -400,12 +406,7 @@ def _matched_mentions(matched: Matched, known: frozenset[str]) -> dict[str, _Men
     mentions, without going through Hit values."""
     in_title = [(c[0], c[1], c[2]) for c in matched[0] if c[2] in known]
     in_body = [(c[0], c[1], c[2]) for c in matched[1] if c[2] in known]
-    in_title.sort(key=_start_of)  # in order already; kept as `_mentions` orders them
-    in_body.sort(key=_start_of)
-    return {
-        "title": _new_mentions(tuple(in_title), tuple([m[0] for m in in_title])),
-        "body": _new_mentions(tuple(in_body), tuple([m[0] for m in in_body])),
-    }
+    return _by_field(in_title, in_body)  # in order already; sorted as `_mentions` sorts
 
 
 _new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__
