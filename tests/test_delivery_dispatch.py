@@ -478,3 +478,86 @@ async def test_rows_handed_over_but_unsent_at_a_stop_are_handed_back(store, sess
     [row] = await store.list_outbox()
     assert (row.status, row.dedupe_key) == ("pending", "k3")
     assert fake.delivered() == []
+
+
+class HeldClaim:
+    """The real store, except that each claim waits until the test lets it through, as
+    a claim does when the store is busy with a poll's own writes."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.through = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    async def claim_outbox(self, *args, **kwargs):
+        self.waiting.set()
+        await self.through.wait()
+        return await self._store.claim_outbox(*args, **kwargs)
+
+
+async def test_rows_handed_over_during_a_claim_go_out_before_it_returns(store, session):
+    """A poll hands its alert over while the dispatcher's claim waits on the store: the
+    alert is sent at once, and what the claim then returns goes out in the same pass."""
+    held = HeldClaim(store)
+    waiting_row = news_alert(4)
+    await enqueue(store, "desk", [waiting_row])  # due, so the claim will return it
+    async with FakeDiscord() as fake:
+        d = Dispatcher(
+            held,  # type: ignore[arg-type]
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=DispatchSettings(idle_s=30.0),
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(d.run(stop))
+        await asyncio.wait_for(held.waiting.wait(), 3)
+        fresh = news_alert(5)
+        handed = await store.commit_poll_claimed(
+            FeedState(name="yonhap-economy"),
+            [],
+            [],
+            [NewOutboxEntry("desk", fresh, fresh.key)],
+            "test",
+            60,
+        )
+        d.take(handed)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 3
+        while not fake.delivered() and loop.time() < end:
+            await asyncio.sleep(0.01)
+        shown_first = titles_in(fake.delivered())
+        held.through.set()
+        end = loop.time() + 3
+        while len(fake.delivered()) < 2 and loop.time() < end:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+    assert shown_first == Counter([fresh.title]), "the handed row waited for the claim"
+    assert titles_in(fake.delivered()) == Counter([fresh.title, waiting_row.title])
+    assert await store.outbox_depth() == 0
+
+
+async def test_a_stop_during_a_held_claim_hands_every_row_back(store, session):
+    held = HeldClaim(store)
+    await enqueue(store, "desk", [news_alert(6)])
+    async with FakeDiscord() as fake:
+        d = Dispatcher(
+            held,  # type: ignore[arg-type]
+            {"desk": notifier("discord", "desk", session, fake.url)},
+            SystemClock(),
+            "test",
+            settings=DispatchSettings(idle_s=30.0),
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(d.run(stop))
+        await asyncio.wait_for(held.waiting.wait(), 3)
+        task.cancel()  # the daemon's last resort when a drain overruns
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    rows = await store.list_outbox()
+    assert [r.status for r in rows] == ["pending"]
+    assert fake.delivered() == []

@@ -213,16 +213,42 @@ class Dispatcher:
 
     async def dispatch_once(self) -> int:
         """One pass: claim due rows, deliver them per destination. Returns rows handled."""
-        now = self._clock.now()
-        held = 0.0  # seconds the rows have been leased to us already
         if self._handed:  # already ours: no claim, no store round trip before the send
-            entries, self._handed = self._handed, []
-            # their lease began when they were committed, and they were created then
-            held = max(0.0, (now - min(e.created_at for e in entries)).total_seconds())
-        else:
-            entries = await self._store.claim_outbox(
-                self._owner, now, self._cfg.batch, self._cfg.lease_s
+            return await self._deliver_handed()
+        claim = asyncio.ensure_future(
+            self._store.claim_outbox(
+                self._owner, self._clock.now(), self._cfg.batch, self._cfg.lease_s
             )
+        )
+        handled = 0
+        try:
+            # Rows a poll hands over while the claim is on its way (the store may be busy
+            # with that poll's own writes) go out at once, not after the claim: they are
+            # ours already, and this pass is still the only one sending.
+            loop = asyncio.get_running_loop()
+            while not claim.done() and not self._handed:
+                waiter = self._waiter = loop.create_future()
+                try:
+                    await asyncio.wait((claim, waiter), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    self._waiter = None
+            if not claim.done():
+                handled = await self._deliver_handed()
+            return handled + await self._deliver(await claim)
+        finally:
+            if not claim.done():
+                # Cancelled, or the handed rows failed: rows the claim still leases come
+                # back when the dispatcher stops (release) or their lease runs out.
+                claim.cancel()
+
+    async def _deliver_handed(self) -> int:
+        entries, self._handed = self._handed, []
+        # Their lease began when they were committed, and they were created then.
+        held = (self._clock.now() - min(e.created_at for e in entries)).total_seconds()
+        return await self._deliver(entries, max(0.0, held))
+
+    async def _deliver(self, entries: Sequence[OutboxEntry], held: float = 0.0) -> int:
+        """Deliver rows leased to us `held` seconds ago, per destination. Returns how many."""
         if not entries:
             return 0
         # Past half the lease, another instance may soon claim these rows again: a send
