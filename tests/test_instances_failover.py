@@ -50,11 +50,14 @@ async def _kill_a_busy_one(fleet: Fleet, prefer_within: float) -> tuple[Instance
         waited = time.monotonic() - started
         if waited > prefer_within + 10:
             raise AssertionError(f"no instance polled a slow feed for {waited:.0f}s")
-        # A slow feed's poll lasts long enough to still be in flight a moment later.
+        # A slow feed's poll lasts long enough to still be in flight a moment later, if
+        # its lease is fresh: one taken in the last half second (a lease runs LEASE from
+        # the claim) has at least 0.7 s of the poll still to go at the kill.
         polling = await fleet.query(
             "SELECT DISTINCT owner FROM feed_leases WHERE name = ANY($1::text[]) "
-            "AND lease_until > now()",
+            "AND lease_until > now() + make_interval(secs => $2)",
             slow,
+            LEASE - 0.5,
         )
         sending = await fleet.query(
             "SELECT DISTINCT lease_owner AS owner FROM outbox WHERE status = 'sending'"
