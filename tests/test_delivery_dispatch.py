@@ -419,20 +419,28 @@ class CountingClaims:
         return rows
 
 
+def start_desk(
+    store, session, fake: FakeDiscord
+) -> tuple[Dispatcher, asyncio.Event, asyncio.Task[None]]:
+    """A dispatcher for one Discord destination ("desk") on `store` (the real one or a
+    wrapper), running with a 30 s idle pause: it, its stop event and its task."""
+    d = Dispatcher(
+        store,
+        {"desk": notifier("discord", "desk", session, fake.url)},
+        SystemClock(),
+        "test",
+        settings=DispatchSettings(idle_s=30.0),
+    )
+    stop = asyncio.Event()
+    return d, stop, asyncio.create_task(d.run(stop))
+
+
 async def test_rows_handed_over_by_the_poll_go_out_without_a_claim(store, session):
     """A poll commits its alerts as this instance's claim and hands them over: they are
     sent at once, and nothing else is claimed on their way out."""
     counting = CountingClaims(store)
     async with FakeDiscord() as fake:
-        d = Dispatcher(
-            counting,  # type: ignore[arg-type]
-            {"desk": notifier("discord", "desk", session, fake.url)},
-            SystemClock(),
-            "test",
-            settings=DispatchSettings(idle_s=30.0),
-        )
-        stop = asyncio.Event()
-        task = asyncio.create_task(d.run(stop))
+        d, stop, task = start_desk(counting, session, fake)
         await asyncio.sleep(0.1)  # the first claim found nothing; now idle for 30 s
         alerts = [news_alert(1), news_alert(2)]
         handed = await store.commit_poll_claimed(
@@ -498,24 +506,24 @@ class HeldClaim:
         return await self._store.claim_outbox(*args, **kwargs)
 
 
+async def held_at_its_claim(
+    store, session, fake: FakeDiscord, waiting: Alert
+) -> tuple[HeldClaim, Dispatcher, asyncio.Event, asyncio.Task[None]]:
+    """`waiting` queued and due, and a running dispatcher whose first claim (which will
+    return it) is held: the store wrapper, the dispatcher, its stop event and its task."""
+    held = HeldClaim(store)
+    await enqueue(store, "desk", [waiting])
+    d, stop, task = start_desk(held, session, fake)
+    await asyncio.wait_for(held.waiting.wait(), 3)
+    return held, d, stop, task
+
+
 async def test_rows_handed_over_during_a_claim_go_out_before_it_returns(store, session):
     """A poll hands its alert over while the dispatcher's claim waits on the store: the
     alert is sent at once, and what the claim then returns goes out in the same pass."""
-    held = HeldClaim(store)
-    waiting_row = news_alert(4)
-    await enqueue(store, "desk", [waiting_row])  # due, so the claim will return it
+    waiting_row, fresh = news_alert(4), news_alert(5)
     async with FakeDiscord() as fake:
-        d = Dispatcher(
-            held,  # type: ignore[arg-type]
-            {"desk": notifier("discord", "desk", session, fake.url)},
-            SystemClock(),
-            "test",
-            settings=DispatchSettings(idle_s=30.0),
-        )
-        stop = asyncio.Event()
-        task = asyncio.create_task(d.run(stop))
-        await asyncio.wait_for(held.waiting.wait(), 3)
-        fresh = news_alert(5)
+        held, d, stop, task = await held_at_its_claim(store, session, fake, waiting_row)
         handed = await store.commit_poll_claimed(
             FeedState(name="yonhap-economy"),
             [],
@@ -542,19 +550,8 @@ async def test_rows_handed_over_during_a_claim_go_out_before_it_returns(store, s
 
 
 async def test_a_stop_during_a_held_claim_hands_every_row_back(store, session):
-    held = HeldClaim(store)
-    await enqueue(store, "desk", [news_alert(6)])
     async with FakeDiscord() as fake:
-        d = Dispatcher(
-            held,  # type: ignore[arg-type]
-            {"desk": notifier("discord", "desk", session, fake.url)},
-            SystemClock(),
-            "test",
-            settings=DispatchSettings(idle_s=30.0),
-        )
-        stop = asyncio.Event()
-        task = asyncio.create_task(d.run(stop))
-        await asyncio.wait_for(held.waiting.wait(), 3)
+        _held, _d, _stop, task = await held_at_its_claim(store, session, fake, news_alert(6))
         task.cancel()  # the daemon's last resort when a drain overruns
         with pytest.raises(asyncio.CancelledError):
             await task
